@@ -1,0 +1,199 @@
+"""Options shared by ``show`` and ``plot``: turn NAME, step counts and ``--set`` into schedules.
+
+``--set KEY=VALUE`` values are parsed as JSON (numbers, true/false/null, lists, objects),
+else kept as strings; they are never evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from stepsize import schedules
+
+__all__ = [
+    "UsageError",
+    "add_schedule_options",
+    "build_schedule",
+    "horizon",
+    "parse_settings",
+    "parse_value",
+    "schedule_parameters",
+    "step_count",
+]
+
+# The command-line options that stand for a schedule parameter, where the schedule takes it.
+_STEP_OPTIONS = {"num_warmup_steps": "warmup_steps", "num_training_steps": "training_steps"}
+
+
+class UsageError(Exception):
+    """A bad name, parameter or option: reported on one line, exit code 2."""
+
+
+def add_schedule_options(parser: argparse.ArgumentParser) -> None:
+    """Adds the step-count, ``--lr``, ``--set`` and ``--steps`` options to ``parser``."""
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        metavar="W",
+        help="num_warmup_steps, for the schedules that take it",
+    )
+    parser.add_argument(
+        "--training-steps",
+        type=int,
+        metavar="T",
+        help="num_training_steps, for the schedules that take it",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=1.0,
+        help="base learning rate the multiplier applies to (default: 1.0; also lr_init)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other schedule parameter, e.g. --set num_cycles=2 (repeatable; VALUE is "
+        "parsed as JSON, else taken as a string; min_lr is converted to min_lr_rate)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="evaluate steps 0 .. N-1 (default: to the end of the schedule, inclusive)",
+    )
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: JSON if it parses (``2``, ``1e-7``, ``null``), else the string.
+
+    Example:
+        >>> parse_value("2"), parse_value("1e-7"), parse_value("1-sqrt")
+        (2, 1e-07, '1-sqrt')
+    """
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_settings(items: Iterable[str]) -> dict[str, Any]:
+    """Parses ``KEY=VALUE`` strings into a dict (a repeated key: the last one wins).
+
+    Raises:
+        UsageError: for an item without ``=`` or with an empty key.
+    """
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        settings[key] = parse_value(value)
+    return settings
+
+
+def schedule_parameters(name: str) -> dict[str, Any]:
+    """The parameters of schedule ``name``, each with its default (``MISSING`` if required).
+
+    Raises:
+        UsageError: for an unknown name (the message lists the valid ones).
+    """
+    try:
+        cls = schedules.schedule_class(name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.init}
+
+
+def _check_lr(lr: float) -> float:
+    if not (math.isfinite(lr) and lr > 0):
+        raise UsageError(f"--lr must be a finite number > 0, got {lr!r}")
+    return lr
+
+
+def build_schedule(
+    name: str, args: argparse.Namespace, *, settings: dict[str, Any] | None = None
+) -> schedules.Schedule:
+    """Builds schedule ``name`` from the parsed options.
+
+    ``--warmup-steps``/``--training-steps`` go to the schedules that take them; ``--lr`` is
+    ``lr_init`` where taken; ``settings`` (default: all of ``--set``) are passed as given.
+
+    Raises:
+        UsageError: for an unknown name, a missing, unexpected or bad parameter.
+    """
+    parameters = schedule_parameters(name)
+    lr = _check_lr(args.lr)
+    kwargs: dict[str, Any] = {}
+    for parameter, option in _STEP_OPTIONS.items():
+        if parameter in parameters and getattr(args, option) is not None:
+            kwargs[parameter] = getattr(args, option)
+    if "lr_init" in parameters:
+        kwargs["lr_init"] = lr
+    given = dict(parse_settings(args.settings) if settings is None else settings)
+    if "min_lr" in given and "min_lr_rate" in parameters:
+        if "min_lr_rate" in given:
+            raise UsageError("give only one of min_lr or min_lr_rate")
+        min_lr = given.pop("min_lr")
+        if isinstance(min_lr, bool) or not isinstance(min_lr, int | float):
+            raise UsageError(f"min_lr must be a number, got {min_lr!r}")
+        given["min_lr_rate"] = min_lr / lr
+    kwargs.update(given)
+    missing = [
+        p for p, default in parameters.items() if default is dataclasses.MISSING and p not in kwargs
+    ]
+    if missing:
+        options = ", ".join(_option_for(p) for p in missing)
+        raise UsageError(f"schedule {name!r} needs {options}")
+    try:
+        return schedules.from_config({"name": name, **kwargs})
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{name}: {exc}") from None
+
+
+def _option_for(parameter: str) -> str:
+    if parameter in _STEP_OPTIONS:
+        return "--" + _STEP_OPTIONS[parameter].replace("_", "-")
+    return f"--set {parameter}=VALUE"
+
+
+def horizon(schedule: schedules.Schedule) -> int:
+    """The last step worth showing: where the schedule settles, or a multiple of the warmup.
+
+    Example:
+        >>> horizon(schedules.get("linear", num_warmup_steps=2, num_training_steps=10))
+        10
+    """
+    if isinstance(schedule, schedules.WarmupStableDecay):
+        return schedule.num_warmup_steps + schedule.stable_steps + schedule.num_decay_steps
+    if isinstance(schedule, schedules.Scale):
+        return horizon(schedule.schedule)
+    if isinstance(schedule, schedules.Warmup):
+        return schedule.num_warmup_steps + horizon(schedule.schedule)
+    if isinstance(schedule, schedules.Join):
+        return (schedule.boundaries or (0,))[-1] + horizon(schedule.schedules[-1])
+    total = getattr(schedule, "num_training_steps", None)
+    if total is not None:
+        return max(total, getattr(schedule, "num_warmup_steps", 0))
+    return max(10, 4 * getattr(schedule, "num_warmup_steps", 0))
+
+
+def step_count(args: argparse.Namespace, schedule_list: list[schedules.Schedule]) -> int:
+    """``--steps``, or one past the largest ``horizon`` of the schedules.
+
+    Raises:
+        UsageError: if ``--steps`` is < 1.
+    """
+    if args.steps is None:
+        return max(horizon(s) for s in schedule_list) + 1
+    if args.steps < 1:
+        raise UsageError(f"--steps must be >= 1, got {args.steps}")
+    return args.steps

@@ -1,0 +1,54 @@
+"""Framework-free learning-rate schedules: immutable, serializable functions of the step.
+
+Every transformers ``SchedulerType`` (except the metric-driven ones) is a ``Schedule`` built
+by name with ``get``; ``Join``, ``Warmup`` and ``Scale`` compose schedules. A schedule
+evaluates on Python ints (``s(t)``), NumPy arrays (``s.values(steps)``) and framework
+tensors (through ``stepsize.torch`` and ``stepsize.tf``).
+
+Example:
+    >>> from stepsize import schedules
+    >>> s = schedules.get("linear", num_warmup_steps=2, num_training_steps=10)
+    >>> s(1), s.get_config()
+    (0.5, {'name': 'linear', 'num_warmup_steps': 2, 'num_training_steps': 10})
+    >>> schedules.from_config(s.get_config()) == s
+    True
+"""
+
+from stepsize.schedules._base import Schedule, from_config, get, names, schedule_class
+from stepsize.schedules._compose import Join, Scale, join, scale
+from stepsize.schedules._constant import Constant, ConstantWithWarmup
+from stepsize.schedules._cosine import Cosine, CosineWithRestarts
+from stepsize.schedules._cosine_min_lr import CosineWarmupWithMinLR, CosineWithMinLR
+from stepsize.schedules._inverse_sqrt import InverseSqrt
+from stepsize.schedules._linear import Linear
+from stepsize.schedules._ops import PYTHON, ArrayNamespace, numpy_namespace
+from stepsize.schedules._polynomial import Polynomial
+from stepsize.schedules._warmup import Warmup, warmup
+from stepsize.schedules._wsd import WarmupStableDecay
+
+__all__ = [
+    "PYTHON",
+    "ArrayNamespace",
+    "Constant",
+    "ConstantWithWarmup",
+    "Cosine",
+    "CosineWarmupWithMinLR",
+    "CosineWithMinLR",
+    "CosineWithRestarts",
+    "InverseSqrt",
+    "Join",
+    "Linear",
+    "Polynomial",
+    "Scale",
+    "Schedule",
+    "Warmup",
+    "WarmupStableDecay",
+    "from_config",
+    "get",
+    "join",
+    "names",
+    "numpy_namespace",
+    "scale",
+    "schedule_class",
+    "warmup",
+]

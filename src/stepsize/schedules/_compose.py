@@ -1,0 +1,131 @@
+"""Composition: ``Join`` runs schedules one after another, ``Scale`` multiplies one by a value."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from stepsize.schedules._base import Schedule
+from stepsize.schedules._checks import check_non_negative_int, check_real, check_schedule
+from stepsize.schedules._ops import ArrayNamespace
+
+__all__ = ["Join", "Scale", "join", "scale"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Join(Schedule):
+    """Runs ``schedules[i]`` from ``boundaries[i - 1]`` (0 for the first) to ``boundaries[i]``.
+
+    Each piece sees the steps since its own start, like optax's ``join_schedules``: with
+    boundaries (b₁, …), λ(t) = s₀(t) for t < b₁, s₁(t − b₁) for b₁ <= t < b₂, and so on.
+
+    Args:
+        schedules: the pieces, at least one.
+        boundaries: the steps where the next piece starts: one fewer than the pieces,
+            integers >= 0 in non-decreasing order.
+
+    Raises:
+        TypeError: if a piece is not a Schedule.
+        ValueError: for a wrong number of boundaries or a bad boundary.
+
+    Example:
+        >>> from stepsize import schedules
+        >>> ramp = schedules.get("linear", num_warmup_steps=4, num_training_steps=4)
+        >>> decay = schedules.get("cosine", num_warmup_steps=0, num_training_steps=8)
+        >>> s = Join([ramp, decay], [4])
+        >>> [round(s(t), 12) for t in (0, 2, 4, 8, 12)]
+        [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+
+    name = "join"
+    schedules: tuple[Schedule, ...]
+    boundaries: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        pieces = _as_tuple("schedules", self.schedules)
+        bounds = _as_tuple("boundaries", self.boundaries)
+        if not pieces:
+            raise ValueError("schedules must hold at least one schedule, got ()")
+        pieces = tuple(check_schedule(f"schedules[{i}]", s) for i, s in enumerate(pieces))
+        if len(bounds) != len(pieces) - 1:
+            raise ValueError(
+                f"boundaries must hold {len(pieces) - 1} step(s), one fewer than schedules, "
+                f"got {bounds!r}"
+            )
+        bounds = tuple(check_non_negative_int(f"boundaries[{i}]", b) for i, b in enumerate(bounds))
+        if list(bounds) != sorted(bounds):
+            raise ValueError(f"boundaries must be non-decreasing, got {bounds!r}")
+        self._set_fields(schedules=pieces, boundaries=bounds)
+
+    def formula(self, step: Any, xp: ArrayNamespace) -> Any:
+        starts = (0, *self.boundaries)
+        # Each piece only ever sees steps >= 0, also in the branches not taken.
+        result = self.schedules[-1].formula(xp.maximum(step - starts[-1], 0.0), xp)
+        for piece, start, end in reversed(
+            list(zip(self.schedules[:-1], starts[:-1], self.boundaries, strict=True))
+        ):
+            value = piece.formula(xp.maximum(step - start, 0.0), xp)
+            result = xp.where(step < end, value, result)
+        return result
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale(Schedule):
+    """Multiplies ``schedule`` by ``value``: λ(t) = value · s(t), e.g. a peak learning rate.
+
+    Args:
+        schedule: the schedule to scale (a multiplier, for the HF schedules).
+        value: the factor, a finite number >= 0.
+
+    Raises:
+        TypeError: if ``schedule`` is not a Schedule.
+        ValueError: if ``value`` is not a finite number >= 0.
+
+    Example:
+        >>> from stepsize import schedules
+        >>> s = Scale(schedules.get("constant_with_warmup", num_warmup_steps=4), 3e-4)
+        >>> s(2), s(10)
+        (0.00015, 0.0003)
+    """
+
+    name = "scale"
+    schedule: Schedule
+    value: float
+
+    def __post_init__(self) -> None:
+        self._set_fields(
+            schedule=check_schedule("schedule", self.schedule),
+            value=check_real("value", self.value, low=0.0),
+        )
+
+    def formula(self, step: Any, xp: ArrayNamespace) -> Any:
+        return self.value * self.schedule.formula(step, xp)
+
+
+def _as_tuple(argument: str, value: Any) -> tuple[Any, ...]:
+    if not isinstance(value, str | bytes | dict | Schedule):
+        try:
+            return tuple(value)
+        except TypeError:
+            pass
+    raise TypeError(f"{argument} must be a sequence, got {value!r}")
+
+
+def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
+    """Joins ``schedules`` at ``boundaries``; each piece sees the steps since its start.
+
+    See ``Join``.
+    """
+    return Join(tuple(schedules), tuple(boundaries))
+
+
+def scale(schedule: Schedule, value: float) -> Scale:
+    """``schedule`` multiplied by ``value`` (e.g. a peak lr); see ``Scale``.
+
+    Example:
+        >>> from stepsize import schedules
+        >>> scale(schedules.get("constant"), 0.1)(7)
+        0.1
+    """
+    return Scale(schedule, value)

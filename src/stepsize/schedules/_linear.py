@@ -1,0 +1,50 @@
+"""``linear``: linear warmup to 1, then linear decay to 0 at ``num_training_steps``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from stepsize.schedules._base import Schedule
+from stepsize.schedules._checks import check_non_negative_int
+from stepsize.schedules._ops import ArrayNamespace
+from stepsize.schedules._warmup import linear_warmup
+
+__all__ = ["Linear"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Linear(Schedule):
+    """transformers' ``get_linear_schedule_with_warmup`` multiplier.
+
+    λ(t) = t / max(1, W) for t < W, then max(0, (T − t) / max(1, T − W)): 0 from T on.
+    W > T is allowed, as in transformers (the warmup is cut off at W, then 0).
+
+    Args:
+        num_warmup_steps: W, steps of linear warmup from 0.
+        num_training_steps: T, the step at which the multiplier reaches 0.
+
+    Raises:
+        ValueError: if a step count is not an integer >= 0.
+
+    Example:
+        >>> Linear(num_warmup_steps=2, num_training_steps=10)(6)
+        0.5
+    """
+
+    name = "linear"
+    num_warmup_steps: int
+    num_training_steps: int
+
+    def __post_init__(self) -> None:
+        self._set_fields(
+            num_warmup_steps=check_non_negative_int("num_warmup_steps", self.num_warmup_steps),
+            num_training_steps=check_non_negative_int(
+                "num_training_steps", self.num_training_steps
+            ),
+        )
+
+    def formula(self, step: Any, xp: ArrayNamespace) -> Any:
+        warmup, total = self.num_warmup_steps, self.num_training_steps
+        decay = xp.maximum(0.0, (total - step) / max(1, total - warmup))
+        return xp.where(step < warmup, linear_warmup(step, warmup), decay)

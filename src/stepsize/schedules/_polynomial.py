@@ -1,0 +1,73 @@
+"""``polynomial``: linear warmup, then polynomial decay from ``lr_init`` to ``lr_end``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from stepsize.schedules._base import Schedule
+from stepsize.schedules._checks import check_real
+from stepsize.schedules._cosine import check_steps
+from stepsize.schedules._ops import ArrayNamespace
+from stepsize.schedules._warmup import linear_warmup
+
+__all__ = ["Polynomial"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Polynomial(Schedule):
+    """transformers' ``get_polynomial_decay_schedule_with_warmup`` multiplier.
+
+    λ(t) = t / max(1, W) for t < W; lr_end / lr_init for t > T; otherwise
+    ((lr_init − lr_end)·(1 − (t − W) / (T − W))^power + lr_end) / lr_init. The multiplier
+    is relative to ``lr_init``, the optimizer's base lr (``stepsize.torch`` passes it).
+    With W == T, transformers divides by zero at t = T; this returns lr_end / lr_init.
+
+    Args:
+        num_warmup_steps: W, steps of linear warmup from 0.
+        num_training_steps: T, the step at which lr_end is reached.
+        lr_init: the base lr the multiplier applies to (> lr_end).
+        lr_end: the final lr (>= 0).
+        power: the decay's exponent (>= 0; 1 is linear).
+
+    Raises:
+        ValueError: for a step count that is not an integer >= 0, ``lr_end`` < 0,
+            ``lr_init`` <= ``lr_end`` or ``power`` < 0.
+
+    Example:
+        >>> s = Polynomial(num_warmup_steps=0, num_training_steps=10, lr_end=0.0, power=2)
+        >>> s(0), s(5), s(10)
+        (1.0, 0.25, 0.0)
+    """
+
+    name = "polynomial"
+    num_warmup_steps: int
+    num_training_steps: int
+    lr_init: float = 1.0
+    lr_end: float = 1e-7
+    power: float = 1.0
+
+    def __post_init__(self) -> None:
+        lr_init = check_real("lr_init", self.lr_init)
+        lr_end = check_real("lr_end", self.lr_end)
+        if not lr_init > lr_end:  # transformers' check and text, before the others
+            raise ValueError(f"lr_end ({lr_end}) must be smaller than initial lr ({lr_init})")
+        check_real("lr_end", lr_end, low=0.0)  # and so lr_init > 0
+        self._set_fields(
+            **check_steps(self),
+            lr_init=lr_init,
+            lr_end=lr_end,
+            power=check_real("power", self.power, low=0.0),
+        )
+
+    def formula(self, step: Any, xp: ArrayNamespace) -> Any:
+        warmup, total = self.num_warmup_steps, self.num_training_steps
+        lr_init, lr_end = self.lr_init, self.lr_end
+        # transformers switches to lr_end after T; with W == T also at T (no 0 / 0 there).
+        end_from = total + 1 if warmup < total else warmup
+        decay_steps = max(1, total - warmup)
+        # In [0, 1] wherever the decay applies; clipped so other branches cannot overflow.
+        pct_remaining = xp.minimum(xp.maximum(1 - (step - warmup) / decay_steps, 0.0), 1.0)
+        decay = ((lr_init - lr_end) * xp.power(pct_remaining, self.power) + lr_end) / lr_init
+        end = xp.where(step >= end_from, lr_end / lr_init, decay)
+        return xp.where(step < warmup, linear_warmup(step, warmup), end)

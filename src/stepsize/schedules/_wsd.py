@@ -1,0 +1,127 @@
+"""``warmup_stable_decay``: warmup, a stable phase at the peak, then a decay to a floor."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any
+
+from stepsize.schedules._base import Schedule
+from stepsize.schedules._checks import check_choice, check_non_negative_int, check_real
+from stepsize.schedules._ops import ArrayNamespace
+
+__all__ = ["WarmupStableDecay"]
+
+WARMUP_TYPES = ("linear", "cosine", "1-sqrt")
+DECAY_TYPES = ("linear", "cosine", "1-sqrt")
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmupStableDecay(Schedule):
+    """transformers' ``get_wsd_schedule`` multiplier (warmup, stable, decay).
+
+    With m = ``min_lr_ratio``, every ramp f in [0, 1] is scaled as m + (1 − m)·f:
+    * warmup, t < W: p = t / max(1, W); f = p ("linear"), ½(1 − cos πp) ("cosine") or
+      1 − √(1 − p) ("1-sqrt");
+    * stable, t < W + S: 1;
+    * decay, t < W + S + D: p = (t − W − S) / max(1, D); f = 1 − p ("linear"),
+      ½(1 + cos(2π·c·p)) ("cosine") or 1 − √p ("1-sqrt");
+    * after: m.
+
+    S is ``num_stable_steps``, or T − W − D when only ``num_training_steps`` T is given.
+
+    Args:
+        num_warmup_steps: W, steps of warmup.
+        num_decay_steps: D, steps of decay.
+        num_training_steps: T, used to derive S when ``num_stable_steps`` is None.
+        num_stable_steps: S, steps at the peak (wins, with a warning, if T is given too).
+        warmup_type: "linear", "cosine" or "1-sqrt".
+        decay_type: "linear", "cosine" or "1-sqrt".
+        min_lr_ratio: m in [0, 1], the floor as a fraction of the peak (also the start).
+        num_cycles: c, cosine waves over the decay (0.5: a half wave to m).
+
+    Raises:
+        ValueError: if neither T nor S is given, T < W + D, a step count is not an integer
+            >= 0, a type is unknown, ``min_lr_ratio`` is outside [0, 1] or ``num_cycles`` <= 0.
+
+    Example:
+        >>> s = WarmupStableDecay(num_warmup_steps=2, num_decay_steps=2, num_training_steps=10)
+        >>> [round(s(t), 12) for t in (1, 2, 7, 8, 9, 10)]
+        [0.5, 1.0, 1.0, 1.0, 0.5, 0.0]
+    """
+
+    name = "warmup_stable_decay"
+    num_warmup_steps: int
+    num_decay_steps: int
+    num_training_steps: int | None = None
+    num_stable_steps: int | None = None
+    warmup_type: str = "linear"
+    decay_type: str = "cosine"
+    min_lr_ratio: float = 0.0
+    num_cycles: float = 0.5
+
+    def __post_init__(self) -> None:
+        warmup = check_non_negative_int("num_warmup_steps", self.num_warmup_steps)
+        decay = check_non_negative_int("num_decay_steps", self.num_decay_steps)
+        total, stable = self.num_training_steps, self.num_stable_steps
+        if total is None and stable is None:
+            raise ValueError("either num_training_steps or num_stable_steps must be given")
+        if total is not None:
+            total = check_non_negative_int("num_training_steps", total)
+        if stable is not None:
+            stable = check_non_negative_int("num_stable_steps", stable)
+            if total is not None:
+                warnings.warn(
+                    "both num_training_steps and num_stable_steps are given; "
+                    f"num_stable_steps={stable} is used",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        elif total < warmup + decay:
+            raise ValueError(
+                f"num_training_steps ({total}) must be >= num_warmup_steps + num_decay_steps "
+                f"({warmup} + {decay})"
+            )
+        self._set_fields(
+            num_warmup_steps=warmup,
+            num_decay_steps=decay,
+            num_training_steps=total,
+            num_stable_steps=stable,
+            warmup_type=check_choice("warmup_type", self.warmup_type, WARMUP_TYPES),
+            decay_type=check_choice("decay_type", self.decay_type, DECAY_TYPES),
+            min_lr_ratio=check_real("min_lr_ratio", self.min_lr_ratio, low=0.0, high=1.0),
+            num_cycles=check_real("num_cycles", self.num_cycles, low=0.0, low_open=True),
+        )
+
+    @property
+    def stable_steps(self) -> int:
+        """S: ``num_stable_steps``, or T − W − D when it is None."""
+        if self.num_stable_steps is not None:
+            return self.num_stable_steps
+        return self.num_training_steps - self.num_warmup_steps - self.num_decay_steps
+
+    def formula(self, step: Any, xp: ArrayNamespace) -> Any:
+        warmup, decay, stable = self.num_warmup_steps, self.num_decay_steps, self.stable_steps
+        floor = self.min_lr_ratio
+
+        progress = step / max(1, warmup)
+        if self.warmup_type == "linear":
+            ramp = progress
+        elif self.warmup_type == "cosine":
+            ramp = 0.5 * (1.0 - xp.cos(xp.pi * progress))
+        else:  # "1-sqrt"; the guard keeps the branches not taken finite
+            ramp = 1.0 - xp.sqrt(xp.maximum(1.0 - progress, 0.0))
+        ramp = xp.maximum(0.0, ramp * (1.0 - floor) + floor)
+
+        progress = (step - warmup - stable) / max(1, decay)
+        if self.decay_type == "linear":
+            fall = 1.0 - progress
+        elif self.decay_type == "cosine":
+            fall = 0.5 * (1.0 + xp.cos(xp.pi * self.num_cycles * 2.0 * progress))
+        else:  # "1-sqrt"
+            fall = 1.0 - xp.sqrt(xp.maximum(progress, 0.0))
+        fall = xp.maximum(0.0, fall * (1.0 - floor) + floor)
+
+        after = xp.where(step < warmup + stable + decay, fall, floor)
+        after = xp.where(step < warmup + stable, 1.0, after)
+        return xp.where(step < warmup, ramp, after)

@@ -1,0 +1,1 @@
+"""Shared tables of test cases: every relevant test iterates over these instead of copies."""

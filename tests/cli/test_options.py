@@ -1,0 +1,107 @@
+"""Options shared by ``show`` and ``plot``: parsing ``--set`` and building schedules."""
+
+import argparse
+
+import pytest
+
+from stepsize import schedules
+from stepsize.cli._options import (
+    UsageError,
+    add_schedule_options,
+    build_schedule,
+    horizon,
+    parse_settings,
+    parse_value,
+    step_count,
+)
+
+
+def _args(*argv):
+    parser = argparse.ArgumentParser()
+    add_schedule_options(parser)
+    return parser.parse_args(argv)
+
+
+def test_values_are_parsed_never_evaluated():
+    assert parse_value("3") == 3 and type(parse_value("3")) is int
+    assert parse_value("0.5") == 0.5 and parse_value("1e-7") == 1e-7
+    assert parse_value("null") is None and parse_value("true") is True
+    assert parse_value("[1, 2]") == [1, 2]
+    assert parse_value("cosine") == "cosine" and parse_value("1-sqrt") == "1-sqrt"
+    assert parse_value("__import__('os').getcwd()") == "__import__('os').getcwd()"
+
+
+def test_settings():
+    assert parse_settings(["a=1", " b =x y", "a=2", "c="]) == {"a": 2, "b": "x y", "c": ""}
+    for bad in ("novalue", "=3"):
+        with pytest.raises(UsageError, match="--set expects KEY=VALUE"):
+            parse_settings([bad])
+
+
+def test_step_options_go_only_where_taken():
+    args = _args("--warmup-steps", "3", "--training-steps", "9")
+    assert build_schedule("constant", args) == schedules.get("constant")
+    assert build_schedule("constant_with_warmup", args) == schedules.get(
+        "constant_with_warmup", num_warmup_steps=3
+    )
+    assert build_schedule("inverse_sqrt", args) == schedules.get("inverse_sqrt", num_warmup_steps=3)
+    assert build_schedule("linear", args) == schedules.get(
+        "linear", num_warmup_steps=3, num_training_steps=9
+    )
+
+
+def test_lr_is_polynomials_lr_init_and_min_lr_becomes_a_rate():
+    args = _args("--warmup-steps", "1", "--training-steps", "9", "--lr", "0.5",
+                 "--set", "min_lr=0.05")  # fmt: skip
+    assert build_schedule("polynomial", _args("--training-steps", "4", "--warmup-steps", "0",
+                                              "--lr", "0.5")).lr_init == 0.5  # fmt: skip
+    assert build_schedule("cosine_with_min_lr", args).min_lr_rate == pytest.approx(0.1)
+    both = _args("--warmup-steps", "1", "--training-steps", "9", "--set", "min_lr=0.05",
+                 "--set", "min_lr_rate=0.1")  # fmt: skip
+    with pytest.raises(UsageError, match="only one of min_lr or min_lr_rate"):
+        build_schedule("cosine_with_min_lr", both)
+
+
+def test_nested_configs_in_set():
+    inner = '{"name": "cosine", "num_warmup_steps": 0, "num_training_steps": 5}'
+    args = _args("--warmup-steps", "2", "--set", f"schedule={inner}")
+    s = build_schedule("warmup", args)
+    assert s == schedules.warmup(
+        schedules.get("cosine", num_warmup_steps=0, num_training_steps=5), 2
+    )
+
+
+@pytest.mark.parametrize(
+    "name, argv, message",
+    [
+        ("cosin", [], "unknown schedule name 'cosin'; valid names: constant"),
+        ("linear", ["--warmup-steps", "2"], "schedule 'linear' needs --training-steps"),
+        ("warmup_stable_decay", ["--warmup-steps", "2"], "needs --set num_decay_steps=VALUE"),
+        ("linear", ["--warmup-steps", "2", "--training-steps", "5", "--set", "num_cycles=2"],
+         "linear: schedule 'linear' got unexpected argument(s) num_cycles"),
+        ("cosine", ["--warmup-steps", "2", "--training-steps", "5", "--set", "num_cycles=0"],
+         "cosine: num_cycles must be a finite number > 0.0, got 0"),
+        ("linear", ["--warmup-steps", "1", "--training-steps", "5", "--lr", "nan"],
+         "--lr must be a finite number > 0, got nan"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_a_usage_error(name, argv, message):
+    with pytest.raises(UsageError) as info:
+        build_schedule(name, _args(*argv))
+    assert message in str(info.value)
+
+
+def test_horizon_and_step_count():
+    linear = schedules.get("linear", num_warmup_steps=2, num_training_steps=10)
+    wsd = schedules.get("warmup_stable_decay", num_warmup_steps=2, num_decay_steps=3,
+                        num_stable_steps=4)  # fmt: skip
+    assert horizon(linear) == 10 and horizon(wsd) == 9
+    assert horizon(schedules.get("inverse_sqrt", num_warmup_steps=5)) == 20
+    assert horizon(schedules.get("constant")) == 10
+    assert horizon(schedules.scale(linear, 2.0)) == 10
+    assert horizon(schedules.warmup(linear, 3)) == 13
+    assert horizon(schedules.join([linear, wsd], [4])) == 13
+    assert step_count(_args(), [linear, wsd]) == 11
+    assert step_count(_args("--steps", "3"), [linear]) == 3
+    with pytest.raises(UsageError, match="--steps must be >= 1, got 0"):
+        step_count(_args("--steps", "0"), [linear])

@@ -1,0 +1,33 @@
+"""``linear``."""
+
+import pytest
+
+from cases.schedules import (
+    assert_known_values,
+    assert_matches_transformers,
+    known_values,
+    reference_cases,
+)
+from stepsize import schedules
+
+
+@pytest.mark.parametrize("row", known_values("linear"), ids=str)
+def test_known_values(row):
+    assert_known_values(row)
+
+
+@pytest.mark.parametrize("case", reference_cases("linear"), ids=str)
+def test_matches_transformers(case):
+    assert_matches_transformers(case)
+
+
+def test_formula():
+    s = schedules.get("linear", num_warmup_steps=4, num_training_steps=12)
+    for t in range(20):
+        expected = t / 4 if t < 4 else max(0.0, (12 - t) / 8)
+        assert s(t) == expected
+
+
+def test_warmup_longer_than_training_ramps_then_drops_to_zero_as_transformers():
+    s = schedules.get("linear", num_warmup_steps=8, num_training_steps=4)
+    assert [s(t) for t in (4, 7, 8, 20)] == [0.5, 0.875, 0.0, 0.0]
