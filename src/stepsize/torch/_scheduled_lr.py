@@ -1,0 +1,149 @@
+"""``ScheduledLR``: a torch LR scheduler driven by a ``stepsize.schedules`` object."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from stepsize import schedules
+
+__all__ = ["ScheduledLR"]
+
+
+class ScheduledLR(LRScheduler):
+    """Sets each group's lr to ``base_lr · schedule(step)``, in closed form.
+
+    A drop-in for ``torch.optim.lr_scheduler.LambdaLR`` (same ``get_lr``, ``get_last_lr``,
+    ``step``, ``last_epoch``, ``base_lrs``), with a schedule object instead of a lambda.
+    The lr is always recomputed from the base lr, never from the previous lr, and
+    ``state_dict()`` holds plain data only (the schedule's config, not a callable), so a
+    checkpoint loads with ``torch.load(path, weights_only=True)`` and ``load_state_dict``
+    restores the schedule and its exact lr sequence.
+
+    Args:
+        optimizer: the wrapped optimizer.
+        schedule: a ``stepsize.schedules.Schedule`` for every param group, or a list with
+            one schedule per param group.
+        last_epoch: index of the last step taken, ``-1`` to start. As in torch, a value
+            ``k >= 0`` (resuming) needs ``initial_lr`` in every param group (it is there
+            when the optimizer's state dict was saved while a scheduler was attached), and
+            construction then steps to ``k + 1``.
+
+    Raises:
+        TypeError: if ``optimizer`` is not an optimizer or ``schedule`` is not a schedule.
+        ValueError: if a list of schedules has the wrong length, or ``last_epoch`` is not
+            an integer >= -1.
+        KeyError: as in torch, if resuming and a param group lacks ``initial_lr``.
+
+    Example:
+        >>> import torch
+        >>> from stepsize import schedules
+        >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=10.0)
+        >>> sched = ScheduledLR(opt, schedules.get("linear", num_warmup_steps=2,
+        ...                                         num_training_steps=10))
+        >>> for _ in range(3):
+        ...     opt.step()
+        ...     sched.step()
+        >>> sched.get_last_lr()
+        [8.75]
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedule: schedules.Schedule | Sequence[schedules.Schedule],
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        if (
+            isinstance(last_epoch, bool)
+            or not isinstance(last_epoch, numbers.Integral)
+            or last_epoch < -1
+        ):
+            raise ValueError(f"last_epoch must be an integer >= -1, got {last_epoch!r}")
+        self.schedules = _per_group(schedule, len(optimizer.param_groups))
+        super().__init__(optimizer, int(last_epoch))
+
+    def get_lr(self) -> list[Any]:
+        """The lrs for the current ``last_epoch``: ``base_lr · schedule(last_epoch)``.
+
+        Like ``LambdaLR.get_lr``, it warns when called outside ``step``; use
+        ``get_last_lr()`` to read the current lrs.
+        """
+        if not getattr(self, "_get_lr_called_within_step", False):
+            warnings.warn(
+                "To get the last learning rate computed by the scheduler, "
+                "please use `get_last_lr()`.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self._get_closed_form_lr()
+
+    def _get_closed_form_lr(self) -> list[Any]:
+        # Also what torch's deprecated `step(epoch)` uses: any step is a closed form.
+        step = self.last_epoch
+        return [
+            base_lr * schedule(step)
+            for schedule, base_lr in zip(self.schedules, self.base_lrs, strict=True)
+        ]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scheduler's state as plain data: counters, lrs and schedule configs.
+
+        Loads with ``torch.load(path, weights_only=True)``; save the optimizer's state too.
+        """
+        state = {
+            key: value
+            for key, value in self.__dict__.items()
+            if key not in ("optimizer", "schedules")
+        }
+        state["schedules"] = [schedule.get_config() for schedule in self.schedules]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores a ``state_dict()``: step counter, lrs and the schedules themselves.
+
+        A ``LambdaLR`` state dict (e.g. from a transformers ``get_*_schedule*`` checkpoint)
+        also loads: its counters and lrs are taken and this scheduler's schedules kept.
+
+        Raises:
+            ValueError: if the saved schedules do not match the number of param groups,
+                or a saved schedule config is invalid.
+        """
+        state = dict(state_dict)
+        configs = state.pop("schedules", None)
+        state.pop("lr_lambdas", None)  # LambdaLR's: callables' __dict__, nothing to restore
+        if configs is not None:
+            if len(configs) != len(self.optimizer.param_groups):
+                raise ValueError(
+                    f"state_dict has {len(configs)} schedules, the optimizer has "
+                    f"{len(self.optimizer.param_groups)} param groups"
+                )
+            self.schedules = [schedules.from_config(config) for config in configs]
+        self.__dict__.update(state)
+
+
+def _per_group(
+    schedule: schedules.Schedule | Sequence[schedules.Schedule], num_groups: int
+) -> list[schedules.Schedule]:
+    if isinstance(schedule, list | tuple):
+        if len(schedule) != num_groups:
+            raise ValueError(
+                f"expected {num_groups} schedules (one per param group), got {len(schedule)}"
+            )
+        result = list(schedule)
+    else:
+        result = [schedule] * num_groups
+    for item in result:
+        if not isinstance(item, schedules.Schedule):
+            raise TypeError(
+                "schedule must be a stepsize.schedules.Schedule (e.g. from "
+                f"stepsize.schedules.get(name, ...)), got {type(item).__name__}"
+            )
+    return result

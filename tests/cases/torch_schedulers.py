@@ -1,0 +1,62 @@
+"""Cases shared by the torch scheduler tests (the schedule grids live in cases.schedules).
+
+* ``FUNCTIONS``: schedule name (SPEC §2.2) -> the transformers function that builds its
+  torch scheduler, with the same name in ``stepsize.torch``.
+* ``SAME_SIGNATURE_AS_4_46``: the functions transformers 4.46.3 has with our signature.
+* ``DISPATCH_CASES`` / ``DISPATCH_ERRORS``: ``get_scheduler`` calls compared with 4.46.3.
+"""
+
+from __future__ import annotations
+
+FUNCTIONS = {
+    "constant": "get_constant_schedule",
+    "constant_with_warmup": "get_constant_schedule_with_warmup",
+    "linear": "get_linear_schedule_with_warmup",
+    "cosine": "get_cosine_schedule_with_warmup",
+    "cosine_with_restarts": "get_cosine_with_hard_restarts_schedule_with_warmup",
+    "polynomial": "get_polynomial_decay_schedule_with_warmup",
+    "inverse_sqrt": "get_inverse_sqrt_schedule",
+    "cosine_with_min_lr": "get_cosine_with_min_lr_schedule_with_warmup",
+    "cosine_warmup_with_min_lr": "get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+    "warmup_stable_decay": "get_wsd_schedule",
+}
+
+# transformers 4.46.3 lacks the lr_rate function and has an older get_wsd_schedule
+SAME_SIGNATURE_AS_4_46 = sorted(
+    set(FUNCTIONS.values())
+    - {"get_cosine_with_min_lr_schedule_with_warmup_lr_rate", "get_wsd_schedule"}
+)
+
+# get_scheduler(name, ...) calls that transformers 4.46.3 dispatches the same way:
+# (name, num_warmup_steps, num_training_steps, scheduler_specific_kwargs)
+DISPATCH_CASES: list[tuple[str, int | None, int | None, dict | None]] = [
+    ("constant", None, None, None),
+    ("constant", 3, 10, {"ignored": True}),
+    ("constant_with_warmup", 3, None, None),
+    ("linear", 3, 10, None),
+    ("cosine", 3, 10, {"num_cycles": 1.5}),
+    ("cosine_with_restarts", 2, 10, {"num_cycles": 3}),
+    ("polynomial", 2, 10, {"power": 2.0, "lr_end": 0.5}),
+    ("inverse_sqrt", 4, None, None),
+    ("cosine_with_min_lr", 2, 10, {"min_lr_rate": 0.2}),
+    ("warmup_stable_decay", 2, None, {"num_stable_steps": 4, "num_decay_steps": 3}),
+]
+
+# get_scheduler calls that raise the same error in both: (name, W, T, kwargs, exception)
+DISPATCH_ERRORS: list[tuple[str, int | None, int | None, dict | None, type]] = [
+    ("constant_with_warmup", None, 10, None, ValueError),
+    ("linear", None, 10, None, ValueError),
+    ("linear", 2, None, None, ValueError),
+    ("cosine", 2, None, None, ValueError),
+    ("cosine_with_restarts", None, None, None, ValueError),
+    ("polynomial", 2, None, None, ValueError),
+    ("polynomial", 2, 10, {"lr_end": 20.0}, ValueError),
+    ("inverse_sqrt", None, None, None, ValueError),
+    ("cosine_with_min_lr", None, 10, None, ValueError),
+    ("cosine_with_min_lr", 2, None, None, ValueError),
+    ("cosine_with_min_lr", 2, 10, None, ValueError),
+    ("cosine_with_min_lr", 2, 10, {"min_lr": 0.1, "min_lr_rate": 0.1}, ValueError),
+    ("warmup_stable_decay", None, 10, {"num_decay_steps": 2}, ValueError),
+    ("linear", 2, 10, {"num_cycles": 2}, TypeError),
+    ("cosine", 2, 10, {"no_such_argument": 1}, TypeError),
+]

@@ -1,0 +1,208 @@
+"""``ScheduledLR`` against torch's ``LambdaLR``, and its weights_only-loadable state."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch.optim.lr_scheduler import LambdaLR  # noqa: E402
+
+from stepsize import schedules  # noqa: E402
+from stepsize.torch import ScheduledLR  # noqa: E402
+
+LINEAR = schedules.get("linear", num_warmup_steps=3, num_training_steps=12)
+COSINE = schedules.get("cosine", num_warmup_steps=2, num_training_steps=12, num_cycles=0.75)
+WSD = schedules.get("warmup_stable_decay", num_warmup_steps=2, num_decay_steps=4,
+                    num_stable_steps=3, decay_type="1-sqrt", min_lr_ratio=0.1)  # fmt: skip
+
+
+def _optimizer(lrs=(10.0, 2.0)):
+    groups = [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in lrs]
+    return torch.optim.AdamW(groups, lr=lrs[0])
+
+
+def _steps(optimizer, scheduler, n):
+    seen = []
+    for _ in range(n):
+        optimizer.step()
+        scheduler.step()
+        seen.append(list(scheduler.get_last_lr()))
+    return seen
+
+
+@pytest.mark.parametrize("schedule", [LINEAR, COSINE, WSD], ids=lambda s: s.name)
+def test_equals_lambda_lr(schedule):
+    opt_a, opt_b = _optimizer(), _optimizer()
+    ours = ScheduledLR(opt_a, schedule)
+    torchs = LambdaLR(opt_b, lambda t: schedule(t))
+    assert ours.get_last_lr() == torchs.get_last_lr()
+    assert ours.base_lrs == torchs.base_lrs == [10.0, 2.0]
+    assert _steps(opt_a, ours, 15) == _steps(opt_b, torchs, 15)
+    assert ours.last_epoch == torchs.last_epoch == 15
+    assert [g["lr"] for g in opt_a.param_groups] == [g["lr"] for g in opt_b.param_groups]
+
+
+def test_one_schedule_per_group():
+    opt_a, opt_b = _optimizer(), _optimizer()
+    ours = ScheduledLR(opt_a, [LINEAR, COSINE])
+    torchs = LambdaLR(opt_b, [lambda t: LINEAR(t), lambda t: COSINE(t)])
+    assert _steps(opt_a, ours, 14) == _steps(opt_b, torchs, 14)
+
+
+def test_closed_form_ignores_manual_lr_changes():
+    optimizer = _optimizer()
+    scheduler = ScheduledLR(optimizer, LINEAR)
+    _steps(optimizer, scheduler, 4)
+    optimizer.param_groups[0]["lr"] = 123.0  # e.g. an lr finder poking the optimizer
+    optimizer.step()
+    scheduler.step()
+    assert scheduler.get_last_lr() == [10.0 * LINEAR(5), 2.0 * LINEAR(5)]
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        (("not an optimizer", LINEAR), TypeError, "str is not an Optimizer"),
+        ((None, lambda t: 1.0), TypeError, "stepsize.schedules.Schedule"),
+        ((None, [LINEAR]), ValueError, "expected 2 schedules"),
+        ((None, [LINEAR, LINEAR, LINEAR]), ValueError, "expected 2 schedules"),
+        ((None, [LINEAR, "linear"]), TypeError, "got str"),
+        ((None, LINEAR, -2), ValueError, "last_epoch must be an integer >= -1, got -2"),
+        ((None, LINEAR, 1.5), ValueError, "last_epoch"),
+    ],
+)
+def test_bad_arguments(args, error, match):
+    args = tuple(_optimizer() if a is None else a for a in args)
+    with pytest.raises(error, match=match):
+        ScheduledLR(*args)
+
+
+def test_state_dict_is_plain_data():
+    optimizer = _optimizer()
+    scheduler = ScheduledLR(optimizer, [LINEAR, WSD])
+    _steps(optimizer, scheduler, 3)
+    state = scheduler.state_dict()
+    assert json.loads(json.dumps(state)) == state
+    assert state["schedules"] == [LINEAR.get_config(), WSD.get_config()]
+    assert state["last_epoch"] == 3
+
+
+def _save_load(tmp_path, obj):
+    path = tmp_path / "state.pt"
+    torch.save(obj, path)
+    return torch.load(path, weights_only=True)
+
+
+@pytest.mark.parametrize("split", [0, 1, 5, 13])
+def test_weights_only_round_trip_resumes_exactly(tmp_path, split):
+    optimizer = _optimizer()
+    scheduler = ScheduledLR(optimizer, [COSINE, WSD])
+    _steps(optimizer, scheduler, split)
+    saved = _save_load(tmp_path, {"opt": optimizer.state_dict(), "sched": scheduler.state_dict()})
+    at_split = list(scheduler.get_last_lr())
+    expected = _steps(optimizer, scheduler, 16 - split)
+
+    fresh_optimizer = _optimizer()
+    # built with another schedule: the checkpoint's schedules replace it
+    fresh = ScheduledLR(fresh_optimizer, LINEAR)
+    fresh_optimizer.load_state_dict(saved["opt"])
+    fresh.load_state_dict(saved["sched"])
+    assert fresh.schedules == [COSINE, WSD]
+    assert fresh.get_last_lr() == at_split
+    assert _steps(fresh_optimizer, fresh, 16 - split) == expected
+
+
+def test_load_rejects_schedules_for_another_group_count():
+    optimizer = _optimizer()
+    state = ScheduledLR(optimizer, LINEAR).state_dict()
+    with pytest.raises(ValueError, match="1 param groups"):
+        ScheduledLR(_optimizer(lrs=(1.0,)), LINEAR).load_state_dict(state)
+
+
+@pytest.mark.parametrize("k", [0, 4, 20])
+def test_last_epoch_resume_behaves_like_lambda_lr(k):
+    # as torch documents: resuming needs initial_lr in the param groups, and
+    # construction with last_epoch=k steps to k + 1
+    opt_a, opt_b = _optimizer(), _optimizer()
+    for opt in (opt_a, opt_b):
+        for group in opt.param_groups:
+            group["initial_lr"] = group["lr"]
+            group["lr"] = 0.0
+    ours = ScheduledLR(opt_a, WSD, last_epoch=k)
+    torchs = LambdaLR(opt_b, lambda t: WSD(t), last_epoch=k)
+    assert ours.last_epoch == torchs.last_epoch == k + 1
+    assert ours.get_last_lr() == torchs.get_last_lr()
+    assert _steps(opt_a, ours, 8) == _steps(opt_b, torchs, 8)
+
+
+def test_last_epoch_resume_without_initial_lr_raises_like_torch():
+    with pytest.raises(KeyError, match="initial_lr"):
+        ScheduledLR(_optimizer(), LINEAR, last_epoch=3)
+
+
+def test_resume_from_checkpointed_optimizer_with_last_epoch():
+    optimizer = _optimizer()
+    scheduler = ScheduledLR(optimizer, COSINE)
+    _steps(optimizer, scheduler, 5)
+    expected = _steps(optimizer, scheduler, 6)
+    fresh_optimizer = _optimizer()
+    state = optimizer.state_dict()
+    fresh_optimizer.load_state_dict(state)  # carries initial_lr
+    # the optimizer state is from step 11; resume as if it were taken at step 5
+    fresh = ScheduledLR(fresh_optimizer, COSINE, last_epoch=4)
+    assert fresh.get_last_lr() == [10.0 * COSINE(5), 2.0 * COSINE(5)]
+    assert _steps(fresh_optimizer, fresh, 6) == expected
+
+
+def test_loads_a_transformers_lambda_lr_checkpoint(tmp_path):
+    hf = pytest.importorskip("transformers.optimization")
+    opt_hf = _optimizer()
+    theirs = hf.get_cosine_schedule_with_warmup(opt_hf, 2, 12, num_cycles=0.75)
+    _steps(opt_hf, theirs, 4)
+    saved = _save_load(tmp_path, {"opt": opt_hf.state_dict(), "sched": theirs.state_dict()})
+    expected = _steps(opt_hf, theirs, 8)
+
+    optimizer = _optimizer()
+    ours = ScheduledLR(optimizer, COSINE)
+    optimizer.load_state_dict(saved["opt"])
+    ours.load_state_dict(saved["sched"])
+    assert ours.last_epoch == 4
+    assert ours.schedules == [COSINE, COSINE]
+    for a, b in zip(_steps(optimizer, ours, 8), expected, strict=True):
+        assert a == pytest.approx(b, rel=1e-12)
+
+
+def test_step_with_epoch_uses_the_closed_form():
+    opt_a, opt_b = _optimizer(), _optimizer()
+    ours = ScheduledLR(opt_a, COSINE)
+    torchs = LambdaLR(opt_b, lambda t: COSINE(t))
+    opt_a.step()
+    opt_b.step()
+    with pytest.warns(UserWarning):
+        ours.step(7)
+    with pytest.warns(UserWarning):
+        torchs.step(7)
+    assert ours.get_last_lr() == torchs.get_last_lr() == [10.0 * COSINE(7), 2.0 * COSINE(7)]
+
+
+def test_get_lr_outside_step_warns_like_lambda_lr():
+    scheduler = ScheduledLR(_optimizer(), LINEAR)
+    with pytest.warns(UserWarning, match="get_last_lr"):
+        assert scheduler.get_lr() == [0.0, 0.0]
+
+
+def test_tensor_lr_is_updated_in_place(tmp_path):
+    lr = torch.tensor(0.5)
+    optimizer = torch.optim.AdamW([torch.zeros(2, requires_grad=True)], lr=lr)
+    scheduler = ScheduledLR(optimizer, LINEAR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        seen = _steps(optimizer, scheduler, 5)
+    assert optimizer.param_groups[0]["lr"] is lr
+    assert [float(s[0]) for s in seen] == pytest.approx([0.5 * LINEAR(t) for t in range(1, 6)])
+    state = _save_load(tmp_path, scheduler.state_dict())
+    assert state["last_epoch"] == 5

@@ -1,0 +1,33 @@
+"""``StreamingAverage``, the rolling mean behind ``GreedyLR(smooth=True)``."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from stepsize.torch import StreamingAverage
+
+
+def test_streaming_average():
+    avg = StreamingAverage(window_size=3)
+    assert [avg.streamavg(v) for v in (1.0, 2.0, 3.0, 4.0, 8.0)] == [1.0, 1.5, 2.0, 3.0, 5.0]
+    copy = StreamingAverage(window_size=1)
+    copy.load_state_dict(avg.state_dict())
+    assert (
+        copy.state_dict()
+        == avg.state_dict()
+        == {
+            "window_size": 3,
+            "values": [3.0, 4.0, 8.0],
+            "sum": 15.0,
+        }
+    )
+    assert copy.streamavg(0.0) == avg.streamavg(0.0) == 4.0
+
+
+def test_partial_state_keeps_window_size():
+    avg = StreamingAverage(window_size=2)
+    avg.load_state_dict({"values": [1.0, 3.0], "sum": 4.0})
+    assert avg.window_size == 2
+    assert avg.streamavg(5.0) == 4.0
