@@ -1,0 +1,105 @@
+"""``GradientAccumulator``: sums gradients over micro-batches, per replica, in TF variables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import tensorflow as tf
+
+__all__ = ["GradientAccumulator"]
+
+
+def _local_variable(initial_value: Any) -> tf.Variable:
+    # ON_READ: assignments stay on the replica that makes them (no synchronization);
+    # reading in cross-replica context returns the first replica's value.
+    return tf.Variable(
+        initial_value,
+        trainable=False,
+        synchronization=tf.VariableSynchronization.ON_READ,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+    )
+
+
+class GradientAccumulator:
+    """Accumulates (sums) gradients over several micro-batches, as transformers' TF one.
+
+    The accumulators are created on the first call, one per gradient (``None`` stays
+    ``None``). Under a ``tf.distribute`` strategy, call it in replica context: each replica
+    sums its own gradients without synchronization; read ``gradients`` there, scale them if
+    needed, and pass them to ``apply_gradients`` (which all-reduces them). Works eagerly and
+    inside ``tf.function``. Gradients of another float dtype are cast to the accumulator's;
+    ``tf.IndexedSlices`` are densified.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> accumulator = GradientAccumulator()
+        >>> accumulator([tf.constant([1.0, 2.0])])
+        >>> accumulator([tf.constant([-2.0, 1.0])])
+        >>> int(accumulator.step), accumulator.gradients[0].numpy().tolist()
+        (2, [-1.0, 3.0])
+    """
+
+    def __init__(self) -> None:
+        self._gradients: list[tf.Variable | None] = []
+        self._accum_steps: tf.Variable | None = None
+
+    @property
+    def step(self) -> tf.Tensor:
+        """The number of accumulated micro-batches (int64) since creation or ``reset()``."""
+        if self._accum_steps is None:
+            self._accum_steps = _local_variable(tf.constant(0, dtype=tf.int64))
+        return self._accum_steps.value()
+
+    @property
+    def gradients(self) -> list[tf.Tensor | None]:
+        """The accumulated gradients on the current replica.
+
+        Raises:
+            ValueError: if the accumulator has not been called yet.
+        """
+        if not self._gradients:
+            raise ValueError("The accumulator should be called first to initialize the gradients")
+        return [g.value() if g is not None else None for g in self._gradients]
+
+    def __call__(self, gradients: Iterable[Any]) -> None:
+        """Adds ``gradients`` to the accumulators of the current replica.
+
+        Raises:
+            ValueError: if the number of gradients differs from the first call's.
+        """
+        gradients = [_dense(g) for g in gradients]
+        if not self._gradients:
+            _ = self.step  # creates the step counter with the accumulators
+            self._gradients.extend(
+                _local_variable(_zeros(g)) if g is not None else None for g in gradients
+            )
+        if len(gradients) != len(self._gradients):
+            raise ValueError(f"Expected {len(self._gradients)} gradients, but got {len(gradients)}")
+        for accumulator, gradient in zip(self._gradients, gradients, strict=True):
+            if accumulator is not None and gradient is not None:
+                accumulator.assign_add(tf.cast(gradient, accumulator.dtype))
+        self._accum_steps.assign_add(1)
+
+    def reset(self) -> None:
+        """Zeroes the step count and the accumulated gradients of the current replica."""
+        if not self._gradients:
+            return
+        self._accum_steps.assign(0)
+        for accumulator in self._gradients:
+            if accumulator is not None:
+                accumulator.assign(tf.zeros_like(accumulator))
+
+
+def _dense(gradient: Any) -> tf.Tensor | None:
+    if gradient is None:
+        return None
+    return tf.convert_to_tensor(gradient)
+
+
+def _zeros(gradient: tf.Tensor) -> tf.Tensor:
+    # A static shape gives an initial value that does not depend on the traced gradient,
+    # so tf.function can lift the accumulator's initialization out of the function.
+    if gradient.shape.is_fully_defined():
+        return tf.zeros(gradient.shape, gradient.dtype)
+    return tf.zeros_like(gradient)

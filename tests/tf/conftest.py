@@ -1,0 +1,153 @@
+"""TensorFlow set-up shared by the ``stepsize.tf`` tests.
+
+Before TensorFlow initializes its devices, the one physical CPU is split into two logical
+devices so that ``tf.distribute.MirroredStrategy`` has two replicas; every other test keeps
+running on the default device ``/CPU:0``. Logs are kept quiet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from cases.tf_optimizers import GRADIENT_SCALE, SEED, STEPS, VARIABLES
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+try:
+    import tensorflow as tf
+except ImportError:  # the tests import-skip themselves
+    tf = None
+else:
+    tf.get_logger().setLevel(logging.ERROR)
+    _cpus = tf.config.list_physical_devices("CPU")
+    with contextlib.suppress(RuntimeError):  # devices already initialized by another import
+        tf.config.set_logical_device_configuration(
+            _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+
+
+@pytest.fixture(scope="session")
+def hf():
+    """transformers 4.46.3's ``optimization_tf`` (the reference, on tf-keras)."""
+    return pytest.importorskip("transformers.optimization_tf")
+
+
+@pytest.fixture(scope="session")
+def initial_values() -> list[np.ndarray]:
+    """Starting values of ``VARIABLES`` (float64; cast per test)."""
+    rng = np.random.default_rng(SEED)
+    return [rng.standard_normal(shape) for _, shape in VARIABLES]
+
+
+@pytest.fixture(scope="session")
+def gradient_sequence() -> list[list[np.ndarray]]:
+    """``STEPS`` gradients for each of ``VARIABLES`` (float64; cast per test)."""
+    rng = np.random.default_rng(SEED + 1)
+    return [
+        [rng.standard_normal(shape) * GRADIENT_SCALE for _, shape in VARIABLES]
+        for _ in range(STEPS)
+    ]
+
+
+def _keras_variable(path: str, value, dtype: str = "float32"):
+    """A ``keras.Variable`` whose ``path`` is ``path`` (name scopes for all but the last part)."""
+    import keras
+
+    *scopes, name = path.split("/")
+    with contextlib.ExitStack() as stack:
+        for scope in scopes:
+            stack.enter_context(keras.name_scope(scope))
+        return keras.Variable(np.asarray(value, dtype=dtype), name=name)
+
+
+@pytest.fixture(scope="session")
+def keras_variable():
+    """Builds one ``keras.Variable`` with a given path: ``keras_variable(path, value, dtype)``."""
+    return _keras_variable
+
+
+@pytest.fixture(scope="session")
+def make_keras_variables():
+    """Builds Keras 3 variables with the paths of ``VARIABLES``."""
+
+    def make(values, dtype: str = "float32"):
+        return [
+            _keras_variable(path, v, dtype) for (path, _), v in zip(VARIABLES, values, strict=True)
+        ]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_tf_variables():
+    """Builds plain ``tf.Variable`` s named like ``VARIABLES`` (``name`` = path + ":0")."""
+
+    def make(values, dtype: str = "float32"):
+        return [
+            tf.Variable(np.asarray(v, dtype=dtype), name=path)
+            for (path, _), v in zip(VARIABLES, values, strict=True)
+        ]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def train_save_resume(tmp_path_factory):
+    """Trains a small model, saves it to ``.keras``, loads it and trains on.
+
+    ``check(make_optimizer)`` returns ``(uninterrupted, resumed, losses)``: the model trained
+    for 2 + 2 epochs in one process, the one saved after 2 epochs, loaded with
+    ``keras.models.load_model`` (no custom objects) and trained 2 more, and the
+    uninterrupted run's per-epoch losses.
+    """
+    import keras
+
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal((64, 6)).astype("float32")
+    y = (x @ rng.standard_normal((6, 1)) + 0.1 * rng.standard_normal((64, 1))).astype("float32")
+    fit = {"batch_size": 16, "epochs": 2, "shuffle": False, "verbose": 0}
+
+    def build(make_optimizer):
+        keras.utils.set_random_seed(SEED)
+        inputs = keras.Input((6,))
+        hidden = keras.layers.Dense(8, activation="tanh", name="dense")(inputs)
+        hidden = keras.layers.LayerNormalization(name="layer_norm")(hidden)
+        outputs = keras.layers.Dense(1, name="head")(hidden)
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer=make_optimizer(), loss="mse")
+        return model
+
+    def check(make_optimizer):
+        uninterrupted = build(make_optimizer)
+        losses = uninterrupted.fit(x, y, **fit).history["loss"]
+        losses += uninterrupted.fit(x, y, **fit).history["loss"]
+        saved = build(make_optimizer)
+        saved.fit(x, y, **fit)
+        path = tmp_path_factory.mktemp("model") / "model.keras"
+        saved.save(path)
+        resumed = keras.models.load_model(path)
+        resumed.fit(x, y, **fit)
+        return uninterrupted, resumed, losses
+
+    return check
+
+
+def assert_same_training_state(uninterrupted, resumed) -> None:
+    """Model weights and optimizer variables are bit-identical."""
+    assert type(resumed.optimizer) is type(uninterrupted.optimizer)
+    assert resumed.optimizer.get_config() == uninterrupted.optimizer.get_config()
+    pairs = list(zip(uninterrupted.weights, resumed.weights, strict=True))
+    pairs += list(zip(uninterrupted.optimizer.variables, resumed.optimizer.variables, strict=True))
+    for expected, actual in pairs:
+        np.testing.assert_array_equal(actual.numpy(), expected.numpy(), err_msg=expected.path)
+
+
+@pytest.fixture(scope="session")
+def same_training_state():
+    """``same_training_state(uninterrupted, resumed)`` asserts bit-identical weights and state."""
+    return assert_same_training_state
