@@ -1,0 +1,211 @@
+"""The 2-process worker of the distributed tests: the cases' training under DDP and FSDP2.
+
+Run once per rank (CPU, gloo; ``tests`` on the import path):
+
+    python -m cases.distributed_worker RANK WORLD_SIZE RENDEZVOUS_FILE OUT_DIR
+
+Rank 0 writes OUT_DIR/results.pt: one entry per case with the full parameters and optimizer
+state after training, or the error that case raised.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_optimizer_state_dict,
+    get_state_dict,
+    set_state_dict,
+)
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import fully_shard
+from torch.distributed.tensor import DTensor
+from torch.nn.parallel import DistributedDataParallel
+
+from cases.distributed import (
+    MAX_GRAD_NORM,
+    OPTIMIZERS,
+    STEPS,
+    loss_fn,
+    make_batches,
+    make_model,
+    make_schedule,
+    plain_state,
+    snapshot,
+)
+from stepsize.torch import GradientAccumulation
+
+
+def _full_params(model: torch.nn.Module) -> dict:
+    return {
+        name: (p.full_tensor() if isinstance(p, DTensor) else p).detach().clone()
+        for name, p in model.named_parameters()
+    }
+
+
+def _full_optimizer_state(model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict:
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    state = get_optimizer_state_dict(model, opt, options=options)["state"]
+    return {name: plain_state(s) for name, s in state.items()}
+
+
+def _rank_slice(x: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    rows = x.shape[0] // world
+    return x[rank * rows : (rank + 1) * rows]
+
+
+def _train(model, opt, batches, rank, world) -> None:
+    for x, y in batches:
+        loss_fn(model, _rank_slice(x, rank, world), _rank_slice(y, rank, world)).backward()
+        opt.step()
+        opt.zero_grad()
+
+
+def _ddp(name: str, rank: int, world: int, tmp: Path) -> dict:
+    ddp = DistributedDataParallel(make_model())
+    opt = OPTIMIZERS[name](ddp.parameters())
+    _train(ddp, opt, make_batches(STEPS), rank, world)
+    return snapshot(ddp.module, opt)
+
+
+def _ddp_accumulation(name: str, rank: int, world: int, tmp: Path) -> dict:
+    """10 micro-batches per epoch, steps=4 (windows 4, 4, 2), 2 epochs, with a schedule."""
+    ddp = DistributedDataParallel(make_model())
+    reductions = [0]
+
+    def counting_allreduce(state, bucket):
+        reductions[0] += 1
+        return default_hooks.allreduce_hook(state, bucket)
+
+    ddp.register_comm_hook(None, counting_allreduce)
+    opt = OPTIMIZERS[name](ddp.parameters())
+    scheduler = make_schedule(opt)
+    acc = GradientAccumulation(ddp, opt, scheduler, steps=4)
+    synced, lrs = [], []
+    for _ in range(2):
+        for x, y in acc.iterate(make_batches(10)):
+            before = reductions[0]
+            with acc.accumulate():
+                acc.backward(loss_fn(ddp, _rank_slice(x, rank, world), _rank_slice(y, rank, world)))
+            synced.append(reductions[0] > before)
+            lrs.append(scheduler.get_last_lr()[0])
+    result = snapshot(ddp.module, opt)
+    result["synced"] = synced
+    result["lrs"] = lrs
+    result["counters"] = [acc.micro_steps, acc.optimizer_steps, scheduler.last_epoch]
+    return result
+
+
+def _fsdp_model(mesh) -> torch.nn.Module:
+    model = make_model()
+    for layer in model:
+        if isinstance(layer, torch.nn.Linear):
+            fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model
+
+
+def _fsdp(name: str, rank: int, world: int, tmp: Path) -> dict:
+    model = _fsdp_model(init_device_mesh("cpu", (world,)))
+    opt = OPTIMIZERS[name](model.parameters())
+    _train(model, opt, make_batches(STEPS), rank, world)
+    return {"params": _full_params(model), "state": _full_optimizer_state(model, opt)}
+
+
+def _fsdp_accumulation(name: str, rank: int, world: int, tmp: Path) -> dict:
+    """As the DDP accumulation case, on FSDP2 and with gradient clipping."""
+    model = _fsdp_model(init_device_mesh("cpu", (world,)))
+    opt = OPTIMIZERS[name](model.parameters())
+    scheduler = make_schedule(opt)
+    acc = GradientAccumulation(model, opt, scheduler, steps=4, max_grad_norm=MAX_GRAD_NORM)
+    reduced, norms = [], []
+    for _ in range(2):
+        for x, y in acc.iterate(make_batches(10)):
+            with acc.accumulate():
+                loss = loss_fn(model, _rank_slice(x, rank, world), _rank_slice(y, rank, world))
+                acc.backward(loss)
+                if not acc.sync_gradients:
+                    # Without reduce-scatter the sharded parameters get no gradient yet.
+                    reduced.append(any(p.grad is not None for p in model.parameters()))
+            if acc.pending == 0:
+                norms.append(float(acc.grad_norm.full_tensor()))
+    return {
+        "params": _full_params(model),
+        "state": _full_optimizer_state(model, opt),
+        "reduced": reduced,
+        "norms": norms,
+        "counters": [acc.micro_steps, acc.optimizer_steps, scheduler.last_epoch],
+    }
+
+
+def _fsdp_checkpoint(name: str, rank: int, world: int, tmp: Path) -> dict:
+    """Train, save with DCP, train on; load into fresh objects and train on again."""
+    mesh = init_device_mesh("cpu", (world,))
+    batches = make_batches(STEPS)
+    half = STEPS // 2
+    path = tmp / f"checkpoint_{name}"
+    model = _fsdp_model(mesh)
+    opt = OPTIMIZERS[name](model.parameters())
+    _train(model, opt, batches[:half], rank, world)
+    model_state, optim_state = get_state_dict(model, opt)
+    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=path)
+    _train(model, opt, batches[half:], rank, world)
+    uninterrupted = _full_params(model)
+
+    model = _fsdp_model(mesh)
+    opt = OPTIMIZERS[name](model.parameters())
+    model_state, optim_state = get_state_dict(model, opt)
+    loaded = {"model": model_state, "optim": optim_state}
+    dcp.load(loaded, checkpoint_id=path)
+    set_state_dict(model, opt, model_state_dict=loaded["model"], optim_state_dict=loaded["optim"])
+    _train(model, opt, batches[half:], rank, world)
+    return {
+        "params": _full_params(model),
+        "state": _full_optimizer_state(model, opt),
+        "uninterrupted": uninterrupted,
+    }
+
+
+CASES = {
+    **{f"ddp_{name}": (_ddp, name) for name in OPTIMIZERS},
+    "ddp_accumulation_adamw": (_ddp_accumulation, "adamw"),
+    **{f"fsdp_{name}": (_fsdp, name) for name in OPTIMIZERS},
+    "fsdp_accumulation_adafactor": (_fsdp_accumulation, "adafactor_beta1"),
+    **{f"fsdp_checkpoint_{name}": (_fsdp_checkpoint, name) for name in ("adamw", "adafactor")},
+}
+
+
+def main(argv: list[str]) -> None:
+    rank, world, rendezvous, out = int(argv[0]), int(argv[1]), argv[2], Path(argv[3])
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{rendezvous}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=60),
+    )
+    results: dict[str, Any] = {}
+    try:
+        for case, (run, name) in CASES.items():
+            try:
+                results[case] = run(name, rank, world, out)
+            except Exception:
+                results[case] = {"error": traceback.format_exc()}
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
+    if rank == 0:
+        torch.save(results, out / "results.pt")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
