@@ -206,3 +206,11 @@ def test_tensor_lr_is_updated_in_place(tmp_path):
     assert [float(s[0]) for s in seen] == pytest.approx([0.5 * LINEAR(t) for t in range(1, 6)])
     state = _save_load(tmp_path, scheduler.state_dict())
     assert state["last_epoch"] == 5
+
+
+def test_param_group_without_lr_raises_value_error_naming_lr():
+    param = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    optimizer.param_groups[0]["lr"] = None  # as Adafactor(lr=None) leaves it
+    with pytest.raises(ValueError, match="lr=None"):
+        ScheduledLR(optimizer, schedules.get("constant"))

@@ -36,8 +36,8 @@ class ScheduledLR(LRScheduler):
 
     Raises:
         TypeError: if ``optimizer`` is not an optimizer or ``schedule`` is not a schedule.
-        ValueError: if a list of schedules has the wrong length, or ``last_epoch`` is not
-            an integer >= -1.
+        ValueError: if a list of schedules has the wrong length, a param group's lr is
+            ``None``, or ``last_epoch`` is not an integer >= -1.
         KeyError: as in torch, if resuming and a param group lacks ``initial_lr``.
 
     Example:
@@ -68,6 +68,14 @@ class ScheduledLR(LRScheduler):
         ):
             raise ValueError(f"last_epoch must be an integer >= -1, got {last_epoch!r}")
         self.schedules = _per_group(schedule, len(optimizer.param_groups))
+        for index, group in enumerate(optimizer.param_groups):
+            lr = group.get("initial_lr", group["lr"])
+            if lr is None:
+                # Adafactor(lr=None) computes its own lr: it has no base lr to scale.
+                raise ValueError(
+                    f"param group {index} has lr=None: a schedule needs a base lr "
+                    "(for Adafactor's relative step size use AdafactorSchedule)"
+                )
         super().__init__(optimizer, int(last_epoch))
 
     def get_lr(self) -> list[Any]:
