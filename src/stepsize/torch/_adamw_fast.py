@@ -1,0 +1,237 @@
+"""AdamW's fast paths: the multi-tensor (``torch._foreach_*``) path and torch's fused kernel.
+
+Both compute exactly the update of the reference loop in ``_adamw.py`` (transformers'
+AdamW): bias correction in the step size, eps added to the uncorrected √v, and weight decay
+applied after the update, to the updated parameter.
+
+The fused path runs ``torch._fused_adamw_`` (torch.optim.AdamW's kernel, CPU and CUDA), whose
+update at step t is, with bc1 = 1 − β1^t and bc2 = 1 − β2^t,
+
+    p ← p·(1 − lr'·wd') − (lr'/bc1) · m / (√v/√bc2 + eps')
+
+transformers' update expands to
+
+    p ← p·(1 − lr·wd) − (1 − lr·wd) · lr·c · m / (√v + eps),   c = √bc2/bc1  (1 without bias
+                                                                 correction)
+
+so the kernel gives it with eps' = eps/√bc2 (then √v/√bc2 + eps' = (√v + eps)/√bc2),
+lr' = lr·s·(1 − lr·wd) with s = 1 (bias correction) or bc1/√bc2 (none), and
+wd' = lr·wd / lr'. The decay is folded into the kernel's own pass (a separate multiply
+would cost a fifth more memory traffic); only for lr·wd > 0.5, where 1 − lr·wd loses
+precision or reaches 0, does a multiply after the kernel apply it. Because eps' and lr'
+depend on t, tensors are launched in buckets of equal step count (one in the usual case).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import torch
+
+from ._optimizer_base import AUTO_FUSED_DEVICES, fused_devices, working_dtype
+
+_FUSED_DTYPES = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
+_PLAIN = (torch.Tensor, torch.nn.Parameter)  # not subclasses such as DTensor
+_MAX_FOLDED_DECAY = 0.5  # above this lr·wd, 1 − lr·wd loses precision when folded
+
+
+def advance(steps: Sequence[torch.Tensor]) -> list[float]:
+    """Add 1 to every step counter; return the new counts as Python floats."""
+    if not steps:
+        return []
+    torch._foreach_add_(list(steps), 1.0)
+    return [float(step) for step in steps]
+
+
+def step_size(lr: float, beta1: float, beta2: float, t: float, correct_bias: bool) -> float:
+    """transformers' step size: lr·√(1 − β2^t)/(1 − β1^t), or lr without bias correction."""
+    if not correct_bias:
+        return lr
+    return lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+
+
+@functools.cache
+def _auto_devices() -> tuple[str, ...]:
+    """Device types the automatic choice sends to the kernel (CPU has it since torch 2.4)."""
+    probe = [torch.zeros(1)]
+    try:
+        torch._fused_adamw_(
+            probe,
+            [torch.zeros(1)],
+            [torch.zeros(1)],
+            [torch.zeros(1)],
+            [],
+            [torch.ones(())],
+            lr=0.0,
+            beta1=0.9,
+            beta2=0.9,
+            weight_decay=0.0,
+            eps=1.0,
+            amsgrad=False,
+            maximize=False,
+        )
+    except (RuntimeError, NotImplementedError):
+        return tuple(d for d in AUTO_FUSED_DEVICES if d != "cpu")
+    return AUTO_FUSED_DEVICES
+
+
+def fusable(
+    p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, explicit: bool
+) -> bool:
+    """Whether torch's fused kernel can update this parameter correctly.
+
+    The CPU kernel reads every tensor as flat memory, so all four must be contiguous (a
+    transposed gradient is silently misread otherwise) and of one floating dtype. (They share
+    the parameter's device: autograd and ``load_state_dict`` see to that.)
+    """
+    dtype = p.dtype
+    return (
+        dtype in _FUSED_DTYPES
+        and g.dtype is dtype
+        and m.dtype is dtype
+        and v.dtype is dtype
+        and type(p) in _PLAIN
+        and p.device.type in (fused_devices() if explicit else _auto_devices())
+        and p.is_contiguous()
+        and g.is_contiguous()
+        and m.is_contiguous()
+        and v.is_contiguous()
+    )
+
+
+def _by_device_and_dtype(tensors: Sequence[torch.Tensor]) -> dict[tuple, list[int]]:
+    groups: dict[tuple, list[int]] = {}
+    for index, tensor in enumerate(tensors):
+        groups.setdefault((tensor.device, tensor.dtype), []).append(index)
+    return groups
+
+
+def adamw_foreach(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    steps: list[torch.Tensor],
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    correct_bias: bool,
+    grad_scale: torch.Tensor | None = None,
+) -> None:
+    """The multi-tensor path: the reference loop's math, one ``_foreach`` op per stage.
+
+    float16/bfloat16 tensors are computed in float32 and written back (state stays in the
+    parameter's dtype).
+    """
+    counts = advance(steps)
+    for (device, dtype), index in _by_device_and_dtype(params).items():
+        ps, gs = [params[i] for i in index], [grads[i] for i in index]
+        ms, vs = [exp_avgs[i] for i in index], [exp_avg_sqs[i] for i in index]
+        work = working_dtype(dtype)
+        low = work != dtype
+        pw, gw, mw, vw = ([x.to(work) for x in xs] if low else xs for xs in (ps, gs, ms, vs))
+        if grad_scale is not None:
+            torch._foreach_div_(gw, grad_scale.to(device))
+            if low:
+                torch._foreach_copy_(gs, gw)  # leave .grad unscaled, as GradScaler does
+        torch._foreach_lerp_(mw, gw, 1.0 - beta1)
+        torch._foreach_mul_(vw, beta2)
+        torch._foreach_addcmul_(vw, gw, gw, value=1.0 - beta2)
+        denom = torch._foreach_sqrt(vw)
+        torch._foreach_add_(denom, eps)
+        sizes = [-step_size(lr, beta1, beta2, counts[i], correct_bias) for i in index]
+        torch._foreach_addcdiv_(pw, mw, denom, sizes)
+        del denom
+        if weight_decay:
+            torch._foreach_mul_(pw, 1.0 - lr * weight_decay)
+        if low:
+            for dst, src in ((ps, pw), (ms, mw), (vs, vw)):
+                torch._foreach_copy_(dst, src)
+
+
+def fused_hyperparameters(
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    correct_bias: bool,
+    t: float,
+) -> tuple[float, float, float, float | None]:
+    """The kernel's (lr', wd', eps', post) that make it compute transformers' step ``t``.
+
+    ``post`` is None when the decay is folded into the kernel, else the factor 1 − lr·wd to
+    multiply the parameters by after the kernel (which then runs without decay).
+    """
+    root = math.sqrt(1.0 - beta2**t)
+    rate = lr if correct_bias else lr * (1.0 - beta1**t) / root
+    decay = lr * weight_decay
+    if decay == 0.0:
+        return rate, 0.0, eps / root, None
+    if decay > _MAX_FOLDED_DECAY:
+        return rate, 0.0, eps / root, 1.0 - decay
+    kernel_lr = rate * (1.0 - decay)
+    return kernel_lr, decay / kernel_lr, eps / root, None
+
+
+def adamw_fused(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    steps: list[torch.Tensor],
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    correct_bias: bool,
+    grad_scale: torch.Tensor | None = None,
+) -> None:
+    """The fused path: ``torch._fused_adamw_`` with transformed hyper-parameters.
+
+    Every tensor must pass :func:`fusable`. float16/bfloat16 are computed in float32 by the
+    kernel. With ``grad_scale`` the kernel divides the gradients by it (and stores them so).
+    """
+    counts = advance(steps)
+    buckets: dict[tuple, list[int]] = {}
+    for index, (p, t) in enumerate(zip(params, counts, strict=True)):
+        buckets.setdefault((p.device, p.dtype, t), []).append(index)
+    scales: dict[torch.device, torch.Tensor] = {}
+    for (device, _, t), index in buckets.items():
+        ps = [params[i] for i in index]
+        kernel_lr, kernel_wd, kernel_eps, post = fused_hyperparameters(
+            lr, beta1, beta2, eps, weight_decay, correct_bias, t
+        )
+        scale = None
+        if grad_scale is not None:
+            if device not in scales:
+                scales[device] = grad_scale.to(device=device, dtype=torch.float32)
+            scale = scales[device]
+        # One step tensor for the bucket: the kernel reads t from it on the device.
+        count = torch.full((), t, dtype=torch.float32, device=device)
+        torch._fused_adamw_(
+            ps,
+            [grads[i] for i in index],
+            [exp_avgs[i] for i in index],
+            [exp_avg_sqs[i] for i in index],
+            [],
+            [count] * len(index),
+            lr=kernel_lr,
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=kernel_wd,
+            eps=kernel_eps,
+            amsgrad=False,
+            maximize=False,
+            grad_scale=scale,
+            found_inf=None,
+        )
+        if post is not None:
+            torch._foreach_mul_(ps, post)

@@ -1,0 +1,145 @@
+"""Checks and small helpers shared by stepsize's torch optimizers.
+
+Every optimizer validates its hyper-parameters with :func:`check_range`, its ``foreach`` /
+``fused`` switches with :func:`check_switches` and :func:`resolve_path`, rejects sparse
+gradients with :func:`check_dense`, and reads a ``torch.amp.GradScaler``'s inputs with
+:func:`amp_inputs`. The functions are stable: they only grow keyword arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+
+Path = Literal["fused", "foreach", "loop"]
+
+# Devices where the automatic choice uses torch's fused kernels. ``fused=True`` accepts every
+# device torch lists for its fused optimizers (see ``fused_devices``).
+AUTO_FUSED_DEVICES = ("cpu", "cuda")
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def check_range(
+    name: str,
+    value: Any,
+    low: float = 0.0,
+    high: float | None = None,
+    *,
+    high_open: bool = True,
+) -> float:
+    """Return ``value`` as a float after checking ``low <= value`` (and ``< high`` or ``<= high``).
+
+    Args:
+        name: the argument's name, quoted in the error.
+        value: the value to check; NaN and non-numbers are rejected.
+        low: inclusive lower bound.
+        high: upper bound, or None for none.
+        high_open: whether ``high`` itself is excluded.
+
+    Returns:
+        ``float(value)``.
+
+    Raises:
+        ValueError: naming the argument and the value when it is out of range or not a number.
+
+    Example:
+        >>> check_range("lr", 1e-3)
+        0.001
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Invalid {name}: {value!r} - should be a number") from None
+    if math.isnan(number) or number < low:
+        raise ValueError(f"Invalid {name}: {value!r} - should be >= {low}")
+    if high is not None and (number >= high if high_open else number > high):
+        bound = f"< {high}" if high_open else f"<= {high}"
+        raise ValueError(f"Invalid {name}: {value!r} - should be {bound}")
+    return number
+
+
+def check_switches(foreach: bool | None, fused: bool | None) -> None:
+    """Validate torch-style ``foreach`` / ``fused`` switches (None, True or False).
+
+    Raises:
+        ValueError: if a switch is not None or a bool, or both are True.
+    """
+    for name, value in (("foreach", foreach), ("fused", fused)):
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"Invalid {name}: {value!r} - should be None, True or False")
+    if foreach and fused:
+        raise ValueError("Invalid foreach=True with fused=True - choose at most one of them")
+
+
+def resolve_path(foreach: bool | None, fused: bool | None) -> Path:
+    """The implementation a param group asks for.
+
+    ``fused=True`` or both None (the default): torch's fused kernel where it applies, the
+    multi-tensor path elsewhere. ``foreach=True`` or ``fused=False``: the multi-tensor path.
+    ``foreach=False``: the single-tensor reference loop.
+    """
+    if fused or (fused is None and foreach is None):
+        return "fused"
+    if foreach is False:
+        return "loop"
+    return "foreach"
+
+
+def fused_devices() -> list[str]:
+    """Device types torch lists as having fused optimizer kernels."""
+    return ["mps", "cuda", "xpu", "hpu", "cpu", "mtia", torch._C._get_privateuse1_backend_name()]
+
+
+def is_plain(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` is a plain (or Parameter) tensor, not a subclass such as DTensor."""
+    return type(tensor) in (torch.Tensor, torch.nn.Parameter)
+
+
+def check_fused_params(params: list[torch.Tensor], fused: bool | None) -> None:
+    """With ``fused=True``, every parameter must be a floating-point tensor on a fused device.
+
+    (Tensor subclasses such as DTensor pass; optimizers run them on another path.)
+
+    Raises:
+        ValueError: naming the first parameter's dtype and device that cannot use the kernel.
+    """
+    if not fused:
+        return
+    devices = fused_devices()
+    for p in params:
+        if not (torch.is_floating_point(p) and p.device.type in devices):
+            raise ValueError(
+                f"Invalid fused=True: it needs floating-point tensors on {devices}, "
+                f"got {p.dtype} on {p.device.type}"
+            )
+
+
+def check_dense(grad: torch.Tensor, optimizer: str) -> None:
+    """Raise RuntimeError for a sparse gradient, which these optimizers do not support."""
+    if grad.is_sparse:
+        raise RuntimeError(
+            f"{optimizer} does not support sparse gradients, please consider SparseAdam instead"
+        )
+
+
+def amp_inputs(optimizer: torch.optim.Optimizer) -> tuple[torch.Tensor | None, bool]:
+    """The ``torch.amp.GradScaler`` inputs of this step: (grad_scale, skip).
+
+    An optimizer with ``_step_supports_amp_scaling = True`` receives ``grad_scale`` (the
+    factor to divide gradients by, None once they are unscaled) and ``found_inf`` as
+    attributes from ``GradScaler.step``. ``skip`` is True when the scaler found inf/NaN
+    gradients: the step must leave parameters and state untouched. Reading ``found_inf``
+    synchronizes with the device once per step, as GradScaler's generic path does.
+    """
+    grad_scale = getattr(optimizer, "grad_scale", None)
+    found_inf = getattr(optimizer, "found_inf", None)
+    skip = found_inf is not None and bool(found_inf.item() != 0)
+    return grad_scale, skip
+
+
+def working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the math runs in: float32 for float16/bfloat16, else the dtype itself."""
+    return torch.float32 if dtype in LOW_PRECISION else dtype

@@ -1,0 +1,174 @@
+"""AdamW's fast paths called directly: the fused kernel's transformed hyper-parameters."""
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+from stepsize.torch._adamw import adamw_loop  # noqa: E402
+from stepsize.torch._adamw_fast import (  # noqa: E402
+    adamw_foreach,
+    adamw_fused,
+    advance,
+    fusable,
+    fused_hyperparameters,
+    step_size,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def transformers_update(p, m, v, *, lr, beta1, beta2, eps, weight_decay, correct_bias, t):
+    """transformers' update of one scalar, given the moments after this step's update."""
+    size = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t) if correct_bias else lr
+    p = p - size * m / (math.sqrt(v) + eps)
+    return p - lr * weight_decay * p
+
+
+def kernel_update(p, m, v, *, lr, beta1, beta2, eps, weight_decay, t, post):
+    """torch's fused AdamW update of one scalar (in float64), given the updated moments."""
+    bc1, bc2 = 1 - beta1**t, 1 - beta2**t
+    p = p * (1 - lr * weight_decay)
+    p = p - (lr / bc1) * m / (math.sqrt(v) / math.sqrt(bc2) + eps)
+    return p if post is None else p * post
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(
+    lr=st.floats(0.0, 2.0),
+    beta1=st.floats(0.0, 0.999),
+    beta2=st.floats(0.0, 0.9999),
+    eps=st.floats(0.0, 1e-2),
+    weight_decay=st.sampled_from([0.0, 1e-4, 0.01, 0.3, 0.5, 0.9, 1.0, 3.0]),
+    correct_bias=st.booleans(),
+    t=st.integers(1, 10_000),
+    p=st.floats(-10.0, 10.0),
+    m=st.floats(-1.0, 1.0),
+    v=st.floats(1e-6, 1.0),
+)
+def test_transformed_hyperparameters_give_transformers_update(
+    lr, beta1, beta2, eps, weight_decay, correct_bias, t, p, m, v
+):
+    hyper = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay}
+    kernel_lr, kernel_wd, kernel_eps, post = fused_hyperparameters(
+        **hyper, correct_bias=correct_bias, t=float(t)
+    )
+    expected = transformers_update(p, m, v, **hyper, correct_bias=correct_bias, t=t)
+    got = kernel_update(
+        p,
+        m,
+        v,
+        lr=kernel_lr,
+        beta1=beta1,
+        beta2=beta2,
+        eps=kernel_eps,
+        weight_decay=kernel_wd,
+        t=t,
+        post=post,
+    )
+    update = step_size(lr, beta1, beta2, t, correct_bias) * abs(m) / (math.sqrt(v) + eps)
+    assert abs(got - expected) <= 1e-13 * (abs(p) + update) * (1 + lr * weight_decay)
+    assert (post is None) == (lr * weight_decay <= 0.5)
+
+
+def test_step_size_and_advance():
+    assert step_size(0.1, 0.9, 0.999, 1.0, True) == pytest.approx(0.1 * math.sqrt(0.001) / 0.1)
+    assert step_size(0.1, 0.9, 0.999, 7.0, False) == 0.1
+    steps = [torch.tensor(0.0), torch.tensor(4.0)]
+    assert advance(steps) == [1.0, 5.0]
+    assert [s.item() for s in steps] == [1.0, 5.0]
+    assert advance([]) == []
+
+
+class _Subclass(torch.Tensor):
+    pass
+
+
+def _quad(shape=(4, 3), dtype=torch.float32):
+    p = torch.zeros(shape, dtype=dtype)
+    return p, torch.zeros_like(p), torch.zeros_like(p), torch.zeros_like(p)
+
+
+@pytest.mark.parametrize(
+    ("change", "explicit", "expected"),
+    [
+        (lambda q: q, False, True),
+        (lambda q: (q[0].to(torch.bfloat16), *(x.to(torch.bfloat16) for x in q[1:])), False, True),
+        (lambda q: (q[0], q[1].t().contiguous().t(), q[2], q[3]), False, False),
+        (lambda q: (q[0].t(), q[1].t(), q[2].t(), q[3].t()), False, False),
+        (lambda q: (q[0], q[1].double(), q[2], q[3]), False, False),
+        (lambda q: (q[0], q[1], q[2].half(), q[3]), False, False),
+        (lambda q: (q[0].to(torch.complex64), *q[1:]), True, False),
+        (lambda q: (q[0].to("meta"), *(x.to("meta") for x in q[1:])), True, False),
+        (lambda q: (q[0].as_subclass(_Subclass), *q[1:]), True, False),
+    ],
+)
+def test_fusable(change, explicit, expected):
+    assert fusable(*change(_quad()), explicit) is expected
+
+
+def _tensors(dtypes, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    shapes = [(5,), (3, 4), (2, 3, 4), (6,)]
+    params = [
+        torch.randn(s, generator=generator).to(d) for s, d in zip(shapes, dtypes, strict=True)
+    ]
+    states = [torch.rand(p.shape, generator=generator).to(p.dtype) for p in params for _ in "mv"]
+    steps = [torch.tensor(float(n)) for n in (0, 3, 0, 7)]  # uneven step counts
+    return params, states[0::2], states[1::2], steps
+
+
+def _grads(params, step):
+    generator = torch.Generator().manual_seed(100 + step)
+    return [torch.randn(p.shape, generator=generator).to(p.dtype) for p in params]
+
+
+@pytest.mark.parametrize("run", [adamw_fused, adamw_foreach])
+@pytest.mark.parametrize("correct_bias", [True, False])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_paths_match_the_loop_on_mixed_lists(run, correct_bias, scaled):
+    dtypes = [torch.float64, torch.float32, torch.float64, torch.float32]
+    hyper = {"lr": 1e-2, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "weight_decay": 0.1}
+    fast, ref = _tensors(dtypes), _tensors(dtypes)
+    scale = torch.tensor(1024.0) if scaled else None
+    for step in range(10):
+        grads = _grads(fast[0], step)
+        for lists, fn in ((fast, run), (ref, adamw_loop)):
+            given = [g * 1024 for g in grads] if scaled else [g.clone() for g in grads]
+            fn(lists[0], given, *lists[1:], **hyper, correct_bias=correct_bias, grad_scale=scale)
+            if scaled:  # gradients are left unscaled, as GradScaler.unscale_ leaves them
+                assert all(torch.equal(a, b) for a, b in zip(given, grads, strict=True))
+    for xs, ys in zip(fast, ref, strict=True):
+        for x, y in zip(xs, ys, strict=True):
+            bound = (1e-10 if x.dtype == torch.float64 else 1e-5) * y.abs() + 1e-12
+            assert ((x - y).abs() <= bound).all()
+    assert [s.item() for s in fast[3]] == [10.0, 13.0, 10.0, 17.0]
+
+
+@pytest.mark.parametrize("run", [adamw_fused, adamw_foreach])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_paths_match_the_loop(run, dtype):
+    """All paths compute in float32 and round once per stored value: at most 1 ulp apart."""
+    hyper = {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "eps": 1e-6, "weight_decay": 0.1}
+    fast, ref = _tensors([dtype] * 4), _tensors([dtype] * 4)
+    for step in range(5):
+        grads = _grads(fast[0], step)
+        run(fast[0], [g.clone() for g in grads], *fast[1:], **hyper, correct_bias=True)
+        adamw_loop(ref[0], [g.clone() for g in grads], *ref[1:], **hyper, correct_bias=True)
+        ulp = 2.0**-7 if dtype == torch.bfloat16 else 2.0**-10
+        for xs, ys in zip(fast[:3], ref[:3], strict=True):
+            for x, y in zip(xs, ys, strict=True):
+                assert x.dtype == dtype
+                assert ((x.float() - y.float()).abs() <= ulp * y.float().abs() + 1e-30).all()
+        for xs, ys in zip(fast[:3], ref[:3], strict=True):  # continue from equal values
+            for x, y in zip(xs, ys, strict=True):
+                x.copy_(y)
