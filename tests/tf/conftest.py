@@ -32,6 +32,22 @@ else:
 
 
 @pytest.fixture(scope="session")
+def mirrored_strategy():
+    """One ``MirroredStrategy`` over the two logical CPUs, shared by every test.
+
+    Each strategy numbers its collective ops from the same start, and TensorFlow keeps them
+    per process: a second strategy's all-reduce can meet the first one's instance and fail
+    with a shape mismatch. Sharing one strategy avoids that.
+    """
+    cpus = tf.config.list_logical_devices("CPU")
+    assert len(cpus) >= 2, (
+        f"MirroredStrategy needs 2 logical CPUs, found {len(cpus)}: this conftest must split "
+        "the CPU before TensorFlow initializes its devices"
+    )
+    return tf.distribute.MirroredStrategy([cpu.name for cpu in cpus[:2]])
+
+
+@pytest.fixture(scope="session")
 def hf():
     """transformers 4.46.3's ``optimization_tf`` (the reference, on tf-keras)."""
     return pytest.importorskip("transformers.optimization_tf")

@@ -89,10 +89,8 @@ def test_inside_tf_function():
 
 
 @pytest.mark.parametrize("weight_decay_rate", [0.0, 0.1])
-def test_mirrored_strategy_replicas_accumulate_separately(weight_decay_rate):
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
-    assert len(devices) == 2, "tests/tf/conftest.py splits the CPU into two logical devices"
-    strategy = tf.distribute.MirroredStrategy(devices=devices)
+def test_mirrored_strategy_replicas_accumulate_separately(weight_decay_rate, mirrored_strategy):
+    strategy = mirrored_strategy
     settings = {"init_lr": 0.1, "num_train_steps": 10, "num_warmup_steps": 2,
                 "weight_decay_rate": weight_decay_rate}  # fmt: skip
     with strategy.scope():

@@ -18,7 +18,7 @@ from stepsize.cli._options import UsageError
 __all__ = ["COMMANDS", "ArgumentParser", "build_parser", "main"]
 
 # Module names under stepsize.cli (without the leading underscore), in help order.
-COMMANDS = ("list", "show", "plot")
+COMMANDS = ("list", "show", "plot", "demo", "bench")
 
 
 class ArgumentParser(argparse.ArgumentParser):

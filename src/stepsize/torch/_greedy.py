@@ -8,10 +8,10 @@ import numbers
 import warnings
 from typing import Any
 
+import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-import torch
 from stepsize.torch._streaming_average import StreamingAverage
 
 __all__ = ["GreedyLR", "get_greedy_schedule"]
