@@ -1,4 +1,4 @@
-"""The ``stepsize`` command: list, show and plot schedules.
+"""The ``stepsize`` command: list, show and plot schedules; run the demo and the benchmarks.
 
 Example:
     >>> from stepsize.cli import main

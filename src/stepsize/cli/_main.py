@@ -36,7 +36,9 @@ def build_parser() -> ArgumentParser:
     """The ``stepsize`` parser with every subcommand of ``COMMANDS``."""
     parser = ArgumentParser(
         prog="stepsize",
-        description="Inspect learning-rate schedules: list them, print their values, plot them.",
+        description=(
+            "Learning-rate schedules (list, show, plot), the training demo and the benchmarks."
+        ),
     )
     subparsers = parser.add_subparsers(
         dest="command",

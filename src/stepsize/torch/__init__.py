@@ -1,0 +1,52 @@
+"""PyTorch optimizers, LR schedulers and helpers with transformers' API and numbers.
+
+Replaces ``transformers.optimization``: change the import, keep the code.
+"""
+
+from stepsize.torch._accumulation import GradientAccumulation
+from stepsize.torch._adafactor import Adafactor
+from stepsize.torch._adafactor_schedule import AdafactorSchedule, get_adafactor_schedule
+from stepsize.torch._adamw import AdamW
+from stepsize.torch._get_scheduler import TYPE_TO_SCHEDULER_FUNCTION, SchedulerType, get_scheduler
+from stepsize.torch._greedy import GreedyLR, get_greedy_schedule
+from stepsize.torch._scheduled_lr import ScheduledLR
+from stepsize.torch._schedulers import (
+    get_constant_schedule,
+    get_constant_schedule_with_warmup,
+    get_cosine_schedule_with_warmup,
+    get_cosine_with_hard_restarts_schedule_with_warmup,
+    get_cosine_with_min_lr_schedule_with_warmup,
+    get_cosine_with_min_lr_schedule_with_warmup_lr_rate,
+    get_inverse_sqrt_schedule,
+    get_linear_schedule_with_warmup,
+    get_polynomial_decay_schedule_with_warmup,
+    get_reduce_on_plateau_schedule,
+    get_wsd_schedule,
+)
+from stepsize.torch._streaming_average import StreamingAverage
+
+__all__ = [
+    "TYPE_TO_SCHEDULER_FUNCTION",
+    "Adafactor",
+    "AdafactorSchedule",
+    "AdamW",
+    "GradientAccumulation",
+    "GreedyLR",
+    "ScheduledLR",
+    "SchedulerType",
+    "StreamingAverage",
+    "get_adafactor_schedule",
+    "get_constant_schedule",
+    "get_constant_schedule_with_warmup",
+    "get_cosine_schedule_with_warmup",
+    "get_cosine_with_hard_restarts_schedule_with_warmup",
+    "get_cosine_with_min_lr_schedule_with_warmup",
+    "get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+    "get_greedy_schedule",
+    "get_inverse_sqrt_schedule",
+    "get_linear_schedule_with_warmup",
+    "get_polynomial_decay_schedule_with_warmup",
+    "get_reduce_on_plateau_schedule",
+    "get_scheduler",
+    "get_wsd_schedule",
+]

@@ -1,0 +1,116 @@
+"""``AdafactorSchedule``: reports the lr that Adafactor computes for itself."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from ._adafactor import Adafactor
+
+__all__ = ["AdafactorSchedule", "get_adafactor_schedule"]
+
+# The param-group keys Adafactor's lr depends on (stepsize's and transformers' Adafactor).
+_ADAFACTOR_KEYS = ("lr", "eps", "scale_parameter", "relative_step", "warmup_init")
+
+
+class AdafactorSchedule(LRScheduler):
+    """A proxy scheduler for training loops that expect one (e.g. for logging the lr).
+
+    Adafactor computes its own lr; this scheduler only reports it. ``get_lr()`` and
+    ``get_last_lr()`` give, for each param group, the effective lr of the last step of its
+    first parameter that has been updated, ρ·max(eps[1], RMS(p)) (ρ without
+    ``scale_parameter``), as a Python float, and ``initial_lr`` before the first step. The
+    value is computed from the optimizer state (``step`` and ``RMS``, as transformers
+    stores them), so it survives ``state_dict`` round trips and needs no gradients.
+
+    Unlike transformers' version, it never writes into ``param_group["lr"]``: stepping it
+    does not change how the optimizer steps, and a manual ``lr`` (``relative_step=False``)
+    keeps working instead of being set to ``initial_lr``.
+
+    Args:
+        optimizer: an Adafactor (stepsize's, or any optimizer with Adafactor's param-group
+            keys and state, such as transformers').
+        initial_lr: the value reported before the first step.
+
+    Raises:
+        TypeError: if ``optimizer`` is not an Adafactor-like optimizer.
+        ValueError: if ``initial_lr`` is not a finite number >= 0.
+
+    Example:
+        >>> import torch
+        >>> from stepsize.torch import Adafactor, AdafactorSchedule
+        >>> w = torch.nn.Parameter(torch.ones(2, 2))
+        >>> opt = Adafactor([w])
+        >>> sched = AdafactorSchedule(opt)
+        >>> sched.get_last_lr()
+        [0.0]
+        >>> w.grad = torch.ones(2, 2)
+        >>> opt.step()
+        >>> sched.step()
+        >>> sched.get_last_lr()
+        [0.01]
+    """
+
+    def __init__(self, optimizer: Optimizer, initial_lr: float = 0.0) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        for group in optimizer.param_groups:
+            missing = [key for key in _ADAFACTOR_KEYS if key not in group]
+            if missing:
+                raise TypeError(
+                    f"AdafactorSchedule needs an Adafactor optimizer; {type(optimizer).__name__}"
+                    f"'s param groups lack {missing}"
+                )
+        try:
+            value = float(initial_lr)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not (math.isfinite(value) and value >= 0.0):
+            raise ValueError(f"Invalid initial_lr: {initial_lr!r} - should be a number >= 0")
+        # Set up by hand: LRScheduler.__init__ would write group["initial_lr"] and group["lr"].
+        self.optimizer = optimizer
+        self.initial_lr = value
+        self.base_lrs = [value] * len(optimizer.param_groups)
+        self.last_epoch = 0
+        self._step_count = 1
+        self._last_lr = self.get_lr()
+
+    def get_lr(self) -> list[float]:
+        """Each param group's effective lr of the last step (``initial_lr`` before any)."""
+        return [self._group_lr(group) for group in self.optimizer.param_groups]
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance the count and refresh ``get_last_lr()``; the optimizer is left alone."""
+        self._step_count += 1
+        self.last_epoch = self.last_epoch + 1 if epoch is None else int(epoch)
+        self._last_lr = self.get_lr()
+
+    def _group_lr(self, group: dict[str, Any]) -> float:
+        for p in group["params"]:
+            state = self.optimizer.state.get(p)
+            if state and state.get("step", 0) > 0 and "RMS" in state:
+                return float(Adafactor._get_lr(group, state))
+        return self.initial_lr
+
+
+def get_adafactor_schedule(optimizer: Optimizer, initial_lr: float = 0.0) -> AdafactorSchedule:
+    """Get a proxy schedule for :class:`Adafactor` (see :class:`AdafactorSchedule`).
+
+    Args:
+        optimizer: the Adafactor whose lr to report.
+        initial_lr: the value reported before the first step.
+
+    Returns:
+        An :class:`AdafactorSchedule`.
+
+    Example:
+        >>> import torch
+        >>> from stepsize.torch import Adafactor, get_adafactor_schedule
+        >>> opt = Adafactor([torch.nn.Parameter(torch.ones(2))], lr=1e-3, relative_step=False)
+        >>> get_adafactor_schedule(opt, initial_lr=1e-3).get_last_lr()
+        [0.001]
+    """
+    return AdafactorSchedule(optimizer, initial_lr)
