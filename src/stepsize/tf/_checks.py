@@ -2,51 +2,23 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import re
 from typing import Any
+
+from stepsize.schedules._checks import check_non_negative_int as check_int
+from stepsize.schedules._checks import check_real as _check_real
 
 __all__ = ["check_int", "check_patterns", "check_real"]
 
 
-def check_real(
-    argument: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """Returns ``value`` as a float after checking it is a finite number within the bounds.
+def check_real(argument: str, value: Any, **bounds: Any) -> float:
+    """``stepsize.schedules``' ``check_real`` (same bounds and messages), returning a float.
 
     Raises:
-        ValueError: naming ``argument`` and ``value`` if it is not a finite real number in
-            ``[low, high]`` (``(low, ...`` / ``..., high)`` when ``low_open`` / ``high_open``).
+        ValueError: naming ``argument`` and ``value`` if it is not a finite real number
+            within ``bounds`` (``low``, ``high``, ``low_open``, ``high_open``).
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{argument} must be a real number, got {value!r}")
-    number = float(value)
-    too_low = low is not None and (number <= low if low_open else number < low)
-    too_high = high is not None and (number >= high if high_open else number > high)
-    if not math.isfinite(number) or too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        bounds = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
-        raise ValueError(f"{argument} must be a finite number in {bounds}, got {value!r}")
-    return number
-
-
-def check_int(argument: str, value: Any, *, low: int = 0) -> int:
-    """Returns ``value`` as an int after checking it is an integer >= ``low``.
-
-    Raises:
-        ValueError: naming ``argument`` and ``value`` otherwise.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{argument} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return float(_check_real(argument, value, **bounds))
 
 
 def check_patterns(argument: str, value: Any) -> list[str] | None:
