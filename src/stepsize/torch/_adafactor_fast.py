@@ -5,9 +5,10 @@ with few passes over memory. For a factored parameter (leading dims batched, las
 the reference loop makes a dozen full-size passes and temporaries; here the gradient is read
 twice and the parameter twice:
 
-* pass 1, per block of rows: ‖p_block‖, S = g² (kept in cache), its row sums (the new row
-  statistic of these rows: a row lies in one block) and two column sums, Σ_i S_ij (the
-  column statistic) and t_j = Σ_i S_ij / row_i.
+* pass 1, per block of rows: ‖p_block‖² (a BLAS dot), S = g² (kept in cache), its row
+  sums (the new row statistic of these rows: a row lies in one block) and two column sums,
+  Σ_i S_ij (the column statistic) and t_j = Σ_i S_ij / row_i, as one batched matrix
+  product over chunks of rows (so that threads share it).
 * ‖U‖², with U_ij = g_ij·√(mean(row)/(row_i·col_j)), then needs no pass of its own:
   ‖U‖² = Σ_j t_j·mean(row)/col_j. The clip factor and lr of every parameter follow at once,
   as small vector operations.
@@ -138,19 +139,21 @@ def _step_bucket(params, grads, states, group, step, dtype, block_numel, workspa
         for i, f, p_norm in zip(matrices, factored, p_matrices, strict=True):
             p_norms[i], u_norms[i] = p_norm, f.u_norm()
 
-    # lr_eff and the clip factor of every parameter, as vectors.
-    roots = torch.tensor([math.sqrt(p.numel()) for p in work], dtype=dtype, device=work[0].device)
-    rms = torch.stack(p_norms).div_(roots)
+    # lr_eff and the clip factor of every parameter, as vectors (no host-device copies).
+    roots = [math.sqrt(p.numel()) for p in work]
+    rms = torch.stack(torch._foreach_div(p_norms, roots))
     for state, value in zip(states, rms.unbind(), strict=True):
         state["RMS"] = value
     rho = relative_step(group, step)
     lrs = rms.clamp(min=eps1).mul_(rho) if group["scale_parameter"] else torch.full_like(rms, rho)
-    clips = torch.stack(u_norms).div_(roots).div_(group["clip_threshold"]).clamp_(min=1.0)
-    scales = lrs.div(clips)
+    clips = torch.stack(torch._foreach_div(u_norms, roots))
+    scales = lrs / clips.div_(group["clip_threshold"]).clamp_(min=1.0)
     beta1 = group["beta1"]
     # Signed factor of the update direction: into exp_avg with beta1, else subtracted from p.
-    factors = scales.neg_() if beta1 is None else scales.mul_(1.0 - beta1)
-    decays = None if group["weight_decay"] == 0 else lrs.mul(-group["weight_decay"]).add_(1.0)
+    factors = (scales.neg_() if beta1 is None else scales.mul_(1.0 - beta1)).unbind()
+    decays = [None] * len(work)
+    if group["weight_decay"] != 0:
+        decays = lrs.mul_(-group["weight_decay"]).add_(1.0).unbind()
 
     # Updates.
     if flat:
@@ -158,12 +161,12 @@ def _step_bucket(params, grads, states, group, step, dtype, block_numel, workspa
             [work[i] for i in flat],
             directions,
             [states[i] for i in flat],
-            factors[flat].unbind(),
-            None if decays is None else decays[flat].unbind(),
+            [factors[i] for i in flat],
+            None if group["weight_decay"] == 0 else [decays[i] for i in flat],
             beta1,
         )
     for i, f in zip(matrices, factored, strict=True):
-        f.second_pass(factors[i], None if decays is None else decays[i], beta1)
+        f.second_pass(factors[i], decays[i], beta1)
     for p, w in zip(params, work, strict=True):
         if w is not p:
             p.copy_(w)
@@ -212,26 +215,18 @@ class _Factored:
         self.average = state.get("exp_avg")
         self.p_blocks = plan.split(p.view(batch, m, n))
         self.g_blocks = plan.split(g.reshape(batch, m, n))
+        self.workspace = workspace
         kw = {"dtype": p.dtype, "device": p.device}
-        numel = plan.batch_step * plan.row_step * n
-        if p.device.type == "cpu":  # fresh large CPU allocations cost page faults every step
-            self.buffer = workspace.get(numel, p.dtype, p.device)
-        else:  # the caching allocator reuses its memory
-            self.buffer = torch.empty(numel, **kw)
-        self.small = torch.empty(2, plan.batch_step * plan.row_step, **kw)
-        self.partials = torch.empty(batch, plan.row_blocks, 2, n, **kw)
+        self.partials = torch.empty(batch, plan.row_blocks, plan.chunks, 2, n, **kw)
         self.block_squares = torch.empty(plan.count, **kw)
-        self.views: dict[torch.Size, tuple] = {}  # block shape -> views of the buffers
 
-    def _views(self, shape: torch.Size) -> tuple:
-        if shape not in self.views:
-            nb, nr = shape
-            self.views[shape] = (
-                self.buffer[: nb * nr * self.n].view(nb, nr, self.n),
-                self.small[0, : nb * nr].view(nb, nr),
-                self.small[1, : nb * nr].view(nb, 1, nr),
-            )
-        return self.views[shape]
+    def _buffer(self) -> torch.Tensor:
+        """A flat scratch buffer of a block's size, for one pass."""
+        plan, p = self.plan, self.p_blocks[0]
+        numel = plan.batch_step * plan.row_step * self.n
+        if p.device.type == "cpu":  # fresh large CPU allocations cost page faults every step
+            return self.workspace.get(numel, p.dtype, p.device)
+        return torch.empty(numel, dtype=p.dtype, device=p.device)  # the caching allocator's
 
     def first_pass(self, beta2t: float) -> None:
         """Per block: ‖p‖, S = g², the rows' new statistic, Σ_i S_ij and Σ_i S_ij/row_i.
@@ -247,16 +242,24 @@ class _Factored:
             self.block_squares.unbind(),
             strict=True,
         )
+        buffer, h, n = self._buffer(), self.plan.chunks, self.n
+        scratch = {}  # block shape -> (S, S in row chunks, row sums, [1; 1/row] weights)
         for pb, gb, rb, part, p_square in blocks:
-            squares, row_sums, inv_row = self._views(rb.shape)
+            nb, nr = rb.shape
+            if (nb, nr) not in scratch:
+                squares = buffer[: nb * nr * n].view(nb, nr, n)
+                chunked = squares.view(nb * h, nr // h, n)
+                weights = rb.new_ones(nb * h, 2, nr // h)
+                scratch[(nb, nr)] = (squares, chunked, rb.new_empty(nb, nr), weights)
+            squares, chunked, row_sums, weights = scratch[(nb, nr)]
             _sum_of_squares(pb.view(-1), p_square)
             torch.mul(gb, gb, out=squares)
             torch.sum(squares, dim=-1, out=row_sums)
             rb.add_(row_sums, alpha=(1.0 - beta2t) / self.n)
-            torch.reciprocal(rb.unsqueeze(-2), out=inv_row)
-            torch.sum(squares, dim=-2, out=part[:, 0])
-            torch.bmm(inv_row, squares, out=part[:, 1:])
-        self.sums = self.partials.sum(dim=1)
+            torch.reciprocal(rb.view(nb * h, nr // h), out=weights[:, 1])
+            # [Σ_i S_ij, Σ_i S_ij/row_i] of each chunk of rows: batched, so multi-threaded.
+            torch.bmm(weights, chunked, out=part)
+        self.sums = self.partials.sum(dim=(1, 2))
         self.col.add_(self.sums[:, 0], alpha=(1.0 - beta2t) / self.m)
 
     def u_norm(self) -> torch.Tensor:
@@ -274,9 +277,11 @@ class _Factored:
         e_blocks = None
         if beta1 is not None:
             e_blocks = plan.split(self.average.view(*self.row.shape, self.n))
+        buffer = self._buffer()
         for k in reversed(range(plan.count)):
             pb, gb = self.p_blocks[k], self.g_blocks[k]
-            outer = self._views(a_blocks[k].shape[:2])[0]
+            nb, nr = a_blocks[k].shape[:2]
+            outer = buffer[: nb * nr * self.n].view(nb, nr, self.n)
             torch.mul(a_blocks[k], c_blocks[k], out=outer)
             if decay is not None:
                 pb.mul_(decay)
@@ -299,13 +304,17 @@ class _Plan:
         if block_numel is None or batch * m * n <= block_numel:
             self.batch_step, self.row_step = batch, m
         elif m * n > block_numel:
-            self.batch_step, self.row_step = 1, max(1, block_numel // n)
+            rows = block_numel // n
+            # A multiple of 4 rows (when possible) splits into chunks; see ``chunks``.
+            self.batch_step, self.row_step = 1, rows - rows % 4 if rows >= 4 else max(1, rows)
         else:
             self.batch_step, self.row_step = block_numel // (m * n), m
         self.batch_sizes = _sizes(batch, self.batch_step)
         self.row_sizes = _sizes(m, self.row_step)
         self.row_blocks = len(self.row_sizes)  # blocks per matrix
         self.count = len(self.batch_sizes) * self.row_blocks
+        # Row chunks per block for the batched column sums (threads split the batch).
+        self.chunks = next(h for h in (4, 2, 1) if all(r % h == 0 for r in self.row_sizes))
 
     def split(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Views of the blocks of ``x``, shaped (batch, m, ...)."""
@@ -323,10 +332,12 @@ class _Plan:
         return [xb for xb in x.split_with_sizes([1] * self.batch) for _ in self.row_sizes]
 
     def partials(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """For each block, its (matrices, 2, n) slot of ``x``, shaped (batch, row_blocks, 2, n)."""
+        """For each block, its (matrices·chunks, 2, n) slot of ``x``, shaped
+        (batch, row_blocks, chunks, 2, n)."""
+        flat = x.view(-1, *x.shape[3:])
         if self.row_step == self.m:
-            return x[:, 0].split_with_sizes(self.batch_sizes)
-        return x.view(-1, *x.shape[2:]).split_with_sizes([1] * self.count)
+            return flat.split_with_sizes([b * self.chunks for b in self.batch_sizes])
+        return flat.split_with_sizes([self.chunks] * self.count)
 
 
 def _sum_of_squares(x: torch.Tensor, out: torch.Tensor) -> None:
