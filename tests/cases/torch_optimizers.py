@@ -140,3 +140,33 @@ ADAFACTOR_ERROR_INPUTS: list[tuple[dict, type[Exception], str]] = [
 # Parameter shapes of the Adafactor tests: 0-d and 1-D (unfactored), 2-D, and 3-D/4-D
 # (factored over the last two dims, the leading ones batched).
 ADAFACTOR_SHAPES: tuple[tuple[int, ...], ...] = ((), (6,), (5, 7), (3, 4, 6), (2, 3, 5, 4))
+
+
+# ---- Shared by every optimizer --------------------------------------------------------------
+
+
+def train_tiny_model(make_optimizer, *, compile_model=False, compile_step=False, steps=4):
+    """Trains a small MLP for ``steps`` steps and returns copies of its parameters.
+
+    ``make_optimizer(params)`` builds the optimizer. ``compile_model`` / ``compile_step`` wrap
+    the model / the whole training step in ``torch.compile`` (the aot_eager backend, which
+    needs no C++ compiler).
+    """
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    optimizer = make_optimizer(model.parameters())
+    forward = torch.compile(model, backend="aot_eager") if compile_model else model
+    x, y = torch.randn(16, 4), torch.randn(16, 1)
+
+    def step():
+        torch.nn.functional.mse_loss(forward(x), y).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    if compile_step:
+        step = torch.compile(step, backend="aot_eager")
+    for _ in range(steps):
+        step()
+    return [p.detach().clone() for p in model.parameters()]

@@ -15,6 +15,7 @@ from cases.torch_optimizers import (  # noqa: E402
     ADAFACTOR_PATHS,
     ADAFACTOR_SHAPES,
     adafactor_second_group,
+    train_tiny_model,
 )
 from stepsize.torch import Adafactor  # noqa: E402
 
@@ -358,3 +359,15 @@ def test_state_follows_a_parameter_that_changes_dtype(path):
             if key in their_opt.state[t]:
                 assert our_opt.state[p][key].dtype == torch.float64
                 _assert_close(our_opt.state[p][key], their_opt.state[t][key], torch.float32)
+
+
+def test_compiled_training_step_matches_eager():
+    def make(params):
+        return Adafactor(params, weight_decay=0.01)
+
+    eager = train_tiny_model(make)
+    for compiled in (
+        train_tiny_model(make, compile_model=True),
+        train_tiny_model(make, compile_step=True),
+    ):
+        _assert_close(compiled, eager, torch.float32)

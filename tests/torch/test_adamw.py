@@ -13,6 +13,7 @@ from cases.torch_optimizers import (  # noqa: E402
     ADAMW_ERROR_INPUTS,
     ADAMW_PATHS,
     adamw_second_group,
+    train_tiny_model,
 )
 from stepsize.torch import AdamW, get_linear_schedule_with_warmup  # noqa: E402
 from stepsize.torch import _adamw as adamw_module  # noqa: E402
@@ -480,24 +481,12 @@ def test_closure_and_zero_grad(path):
 
 
 def test_compiled_training_step_matches_eager():
-    def run(compile_model, compile_step):
-        torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-        opt = AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
-        forward = torch.compile(model, backend="aot_eager") if compile_model else model
-        x, y = torch.randn(16, 4), torch.randn(16, 1)
+    def make(params):
+        return AdamW(params, lr=1e-2, weight_decay=0.01)
 
-        def step():
-            torch.nn.functional.mse_loss(forward(x), y).backward()
-            opt.step()
-            opt.zero_grad()
-
-        if compile_step:
-            step = torch.compile(step, backend="aot_eager")
-        for _ in range(4):
-            step()
-        return [p.detach().clone() for p in model.parameters()]
-
-    eager = run(False, False)
-    for compiled in (run(True, False), run(False, True)):
+    eager = train_tiny_model(make)
+    for compiled in (
+        train_tiny_model(make, compile_model=True),
+        train_tiny_model(make, compile_step=True),
+    ):
         assert_parity([p.double() for p in compiled], [p.double() for p in eager], torch.float32)
