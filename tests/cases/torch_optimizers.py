@@ -44,6 +44,7 @@ ADAMW_PATHS: dict[str, dict] = {
 ADAMW_ERROR_INPUTS: list[tuple[dict, type[Exception], str]] = [
     ({"lr": -1e-3}, ValueError, r"lr: -0\.001"),
     ({"lr": float("nan")}, ValueError, r"lr: nan"),
+    ({"lr": float("inf")}, ValueError, r"lr: inf - should be finite"),
     ({"lr": "fast"}, ValueError, r"lr: 'fast'"),
     ({"betas": (1.0, 0.999)}, ValueError, r"betas\[0\]: 1\.0"),
     ({"betas": (-0.1, 0.999)}, ValueError, r"betas\[0\]: -0\.1"),

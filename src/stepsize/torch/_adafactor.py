@@ -324,9 +324,7 @@ def _check(
     positive: bool = False,
     finite: bool = True,
 ) -> None:
-    """``check_range``, and > 0 when ``positive``, finite when ``finite``."""
-    number = check_range(name, value, low, high, high_open=high_open)
+    """``check_range``, and > 0 when ``positive``."""
+    number = check_range(name, value, low, high, high_open=high_open, finite=finite)
     if positive and number <= 0.0:
         raise ValueError(f"Invalid {name}: {value!r} - should be > 0")
-    if finite and not math.isfinite(number):
-        raise ValueError(f"Invalid {name}: {value!r} - should be finite")

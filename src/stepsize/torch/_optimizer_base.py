@@ -29,6 +29,7 @@ def check_range(
     high: float | None = None,
     *,
     high_open: bool = True,
+    finite: bool = True,
 ) -> float:
     """Return ``value`` as a float after checking ``low <= value`` (and ``< high`` or ``<= high``).
 
@@ -38,6 +39,7 @@ def check_range(
         low: inclusive lower bound.
         high: upper bound, or None for none.
         high_open: whether ``high`` itself is excluded.
+        finite: whether infinities are rejected.
 
     Returns:
         ``float(value)``.
@@ -58,6 +60,8 @@ def check_range(
     if high is not None and (number >= high if high_open else number > high):
         bound = f"< {high}" if high_open else f"<= {high}"
         raise ValueError(f"Invalid {name}: {value!r} - should be {bound}")
+    if finite and math.isinf(number):
+        raise ValueError(f"Invalid {name}: {value!r} - should be finite")
     return number
 
 
