@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
@@ -12,6 +12,7 @@ import torch
 from ._adafactor_fast import CPU_BLOCK_NUMEL, Workspace, adafactor_fast, relative_step
 from ._optimizer_base import (
     LOW_PRECISION,
+    ClosureOptimizer,
     check_dense,
     check_range,
     check_switches,
@@ -24,7 +25,7 @@ from ._optimizer_base import (
 _FLOAT_STATE = ("exp_avg", "exp_avg_sq", "exp_avg_sq_row", "exp_avg_sq_col", "RMS")
 
 
-class Adafactor(torch.optim.Optimizer):
+class Adafactor(ClosureOptimizer):
     """Adafactor (Shazeer & Stern, 2018), computing exactly transformers' ``Adafactor``.
 
     Per step, for each parameter with a gradient g (state: ``step``, ``RMS`` and
@@ -159,23 +160,6 @@ class Adafactor(torch.optim.Optimizer):
                 state["step"] = int(state["step"].item())
             source = saved if p.dtype in LOW_PRECISION else state
             _convert_state(state, source, working_dtype(p.dtype), p.device)
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step.
-
-        Args:
-            closure: re-evaluates the model and returns the loss (run with gradients on).
-
-        Returns:
-            The closure's loss, or None.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        self._update()
-        return loss
 
     @torch.compiler.disable
     def _update(self) -> None:

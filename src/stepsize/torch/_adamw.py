@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 
 from ._adamw_fast import adamw_foreach, adamw_fused, fusable, step_size
 from ._optimizer_base import (
+    ClosureOptimizer,
     amp_inputs,
     check_dense,
     check_fused_params,
@@ -19,7 +20,7 @@ from ._optimizer_base import (
 )
 
 
-class AdamW(torch.optim.Optimizer):
+class AdamW(ClosureOptimizer):
     """Adam with decoupled weight decay, computing exactly transformers' ``AdamW``.
 
     Per step, for each parameter with a gradient (state: ``step``, ``exp_avg``,
@@ -136,26 +137,6 @@ class AdamW(torch.optim.Optimizer):
                 or step.dtype != torch.float32
             ):
                 state["step"] = torch.tensor(float(step), dtype=torch.float32)
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step.
-
-        Inside ``torch.compile`` the update runs eagerly (a graph break): the kernels it
-        launches are already fused, and its bias correction is computed on the host.
-
-        Args:
-            closure: re-evaluates the model and returns the loss (run with gradients on).
-
-        Returns:
-            The closure's loss, or None.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        self._update()
-        return loss
 
     @torch.compiler.disable
     def _update(self) -> None:

@@ -9,6 +9,7 @@ gradients with :func:`check_dense`, and reads a ``torch.amp.GradScaler``'s input
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -147,3 +148,32 @@ def amp_inputs(optimizer: torch.optim.Optimizer) -> tuple[torch.Tensor | None, b
 def working_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype the math runs in: float32 for float16/bfloat16, else the dtype itself."""
     return torch.float32 if dtype in LOW_PRECISION else dtype
+
+
+class ClosureOptimizer(torch.optim.Optimizer):
+    """A ``torch.optim.Optimizer`` whose ``step`` runs the closure, then ``_update()``.
+
+    Subclasses implement ``_update`` (decorated with ``torch.compiler.disable``: inside
+    ``torch.compile`` the update runs eagerly, a graph break, since its kernels are already
+    fused and its per-step scalars are computed on the host).
+    """
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one optimization step.
+
+        Args:
+            closure: re-evaluates the model and returns the loss (run with gradients on).
+
+        Returns:
+            The closure's loss, or None.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._update()
+        return loss
+
+    def _update(self) -> None:
+        raise NotImplementedError
