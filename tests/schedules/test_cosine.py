@@ -38,7 +38,8 @@ def test_cosine_formula(cycles):
 @pytest.mark.parametrize("warmup", [0, 2, 10])
 @pytest.mark.parametrize("cycles", [0.5, 0.75])
 def test_cosine_holds_the_value_at_T_where_transformers_rises_again(warmup, cycles):
-    """SPEC §2.3: past T transformers' cosine moves on (rises again); stepsize holds λ(T)."""
+    """README, Deliberate differences from transformers: past T transformers' cosine moves on
+    (rises again); stepsize holds λ(T)."""
     pytest.importorskip("transformers")
     kwargs = {"num_warmup_steps": warmup, "num_training_steps": 10, "num_cycles": cycles}
     s = schedules.get("cosine", **kwargs)

@@ -29,7 +29,8 @@ def test_matches_transformers(case):
 
 @pytest.mark.parametrize("warmup", [0, 3, 10])
 def test_cosine_with_min_lr_holds_the_value_at_T_where_transformers_rises_again(warmup):
-    """SPEC §2.3: past T transformers' curve turns up again; stepsize holds λ(T)."""
+    """README, Deliberate differences from transformers: past T transformers' curve turns up
+    again; stepsize holds λ(T)."""
     pytest.importorskip("transformers")
     kwargs = {"num_warmup_steps": warmup, "num_training_steps": 10, "min_lr_rate": 0.1}
     s = schedules.get("cosine_with_min_lr", **kwargs)
@@ -39,8 +40,8 @@ def test_cosine_with_min_lr_holds_the_value_at_T_where_transformers_rises_again(
     assert [s(t) for t in range(10, 40)] == [s(10)] * 30
 
 
-def _spec_cosine_warmup_with_min_lr(t, w_steps, t_steps, rate, cycles=0.5, warmup_rate=None):
-    """SPEC §2.2's formula as transformers 5 computes it, without stepsize's hold."""
+def _unheld_cosine_warmup_with_min_lr(t, w_steps, t_steps, rate, cycles=0.5, warmup_rate=None):
+    """The docstring's formula as transformers 5 computes it, without stepsize's hold."""
     if t < w_steps:
         if warmup_rate is None:
             return (t + 1) / max(1, w_steps)
@@ -62,11 +63,11 @@ def test_cosine_warmup_with_min_lr_formula(warmup, warmup_rate, rate, cycles):
         num_cycles=cycles,
         warmup_lr_rate=warmup_rate,
     )
-    spec = [
-        _spec_cosine_warmup_with_min_lr(t, warmup, total, rate, cycles, warmup_rate)
+    expected = [
+        _unheld_cosine_warmup_with_min_lr(t, warmup, total, rate, cycles, warmup_rate)
         for t in range(total)
     ]
-    assert all(close(s(t), v) for t, v in enumerate(spec))
+    assert all(close(s(t), v) for t, v in enumerate(expected))
     # From T - 1 on, stepsize holds the value reached there (the floor for half a wave).
     held = s(max(total - 1, warmup))
     assert [s(t) for t in range(max(total - 1, warmup), 3 * total)] == [held] * len(
@@ -77,10 +78,11 @@ def test_cosine_warmup_with_min_lr_formula(warmup, warmup_rate, rate, cycles):
 
 
 def test_cosine_warmup_with_min_lr_holds_the_minimum_where_transformers_rises_again():
-    """SPEC §2.2/§2.3: transformers gives .16029 at t = 10 for the table's row; we hold .1."""
+    """README, Deliberate differences from transformers: transformers gives .16029 at t = 10
+    for the known-value row; stepsize holds .1."""
     kwargs = {"num_warmup_steps": 4, "num_training_steps": 10, "min_lr_rate": 0.1}
     s = schedules.get("cosine_warmup_with_min_lr", **kwargs, warmup_lr_rate=0.2)
-    assert round(_spec_cosine_warmup_with_min_lr(10, 4, 10, 0.1, warmup_rate=0.2), 5) == 0.16029
+    assert round(_unheld_cosine_warmup_with_min_lr(10, 4, 10, 0.1, warmup_rate=0.2), 5) == 0.16029
     assert close(s(9), 0.1) and close(s(10), 0.1) and close(s(1000), 0.1)
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from stepsize.schedules import PYTHON, ArrayNamespace, numpy_namespace
+from stepsize.schedules._ops import PYTHON, ArrayNamespace, numpy_namespace
 
 XS = [0.0, 0.25, 1.0, 2.5, 7.0]
 

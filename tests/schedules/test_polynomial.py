@@ -35,7 +35,8 @@ def test_formula_is_relative_to_lr_init(power):
 
 
 def test_warmup_equal_to_training_steps_ends_at_lr_end_where_transformers_divides_by_zero():
-    """SPEC §2.3: with W == T transformers raises ZeroDivisionError at t = T."""
+    """README, Deliberate differences from transformers: with W == T transformers raises
+    ZeroDivisionError at t = T."""
     pytest.importorskip("transformers")
     kwargs = {"num_warmup_steps": 5, "num_training_steps": 5, "lr_end": 1e-3}
     reference = transformers_lambda("polynomial", kwargs)

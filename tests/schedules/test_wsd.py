@@ -29,8 +29,8 @@ def test_matches_transformers(case):
         assert_matches_transformers(case)
 
 
-def _spec_wsd(t, w, s, d, warmup_type, decay_type, m, c):
-    """SPEC §2.2's warmup_stable_decay, written out."""
+def _written_out_wsd(t, w, s, d, warmup_type, decay_type, m, c):
+    """``WarmupStableDecay``'s docstring formula, written out independently."""
     if t < w:
         p = t / max(1, w)
         f = {"linear": p, "cosine": 0.5 * (1 - math.cos(math.pi * p)),
@@ -62,7 +62,7 @@ def test_formula_for_every_warmup_and_decay_type(warmup_type, decay_type, w, s, 
         num_cycles=c,
     )
     steps = range(w + s + d + 4)
-    expected = [_spec_wsd(t, w, s, d, warmup_type, decay_type, m, c) for t in steps]
+    expected = [_written_out_wsd(t, w, s, d, warmup_type, decay_type, m, c) for t in steps]
     assert all(close(schedule(t), e) for t, e in zip(steps, expected, strict=True))
     assert all(close(v, e) for v, e in zip(schedule.values(steps), expected, strict=True))
 
@@ -81,9 +81,10 @@ def test_stable_steps_win_over_training_steps_with_a_warning():
     assert s.stable_steps == 1 and s(3) == 1.0 and s(4) < 1.0
 
 
-def test_neither_training_nor_stable_steps_is_an_error():
-    with pytest.raises(ValueError, match="either num_training_steps or num_stable_steps"):
+def test_neither_training_nor_stable_steps_is_an_error_with_transformers_message():
+    with pytest.raises(ValueError) as info:
         schedules.get("warmup_stable_decay", num_warmup_steps=2, num_decay_steps=3)
+    assert str(info.value) == "Either num_training_steps or num_stable_steps must be specified."
 
 
 def test_training_steps_shorter_than_warmup_and_decay_is_an_error():

@@ -1,7 +1,7 @@
 """Framework-free learning-rate schedules: immutable, serializable functions of the step.
 
 Every transformers ``SchedulerType`` (except the metric-driven ones) is a ``Schedule`` built
-by name with ``get``; ``Join``, ``Warmup`` and ``Scale`` compose schedules. A schedule
+by name with ``get``; ``Join``, ``WithWarmup`` and ``Scale`` compose schedules. A schedule
 evaluates on Python ints (``s(t)``), NumPy arrays (``s.values(steps)``) and framework
 tensors (through ``stepsize.torch`` and ``stepsize.tf``).
 
@@ -14,21 +14,18 @@ Example:
     True
 """
 
-from stepsize.schedules._base import Schedule, from_config, get, names, schedule_class
-from stepsize.schedules._compose import Join, Scale, join, scale
+from stepsize.schedules._base import Schedule, from_config, get, names
+from stepsize.schedules._compose import Join, Scale
 from stepsize.schedules._constant import Constant, ConstantWithWarmup
 from stepsize.schedules._cosine import Cosine, CosineWithRestarts
 from stepsize.schedules._cosine_min_lr import CosineWarmupWithMinLR, CosineWithMinLR
 from stepsize.schedules._inverse_sqrt import InverseSqrt
 from stepsize.schedules._linear import Linear
-from stepsize.schedules._ops import PYTHON, ArrayNamespace, numpy_namespace
 from stepsize.schedules._polynomial import Polynomial
-from stepsize.schedules._warmup import Warmup, warmup
+from stepsize.schedules._with_warmup import WithWarmup
 from stepsize.schedules._wsd import WarmupStableDecay
 
 __all__ = [
-    "PYTHON",
-    "ArrayNamespace",
     "Constant",
     "ConstantWithWarmup",
     "Cosine",
@@ -41,14 +38,9 @@ __all__ = [
     "Polynomial",
     "Scale",
     "Schedule",
-    "Warmup",
     "WarmupStableDecay",
+    "WithWarmup",
     "from_config",
     "get",
-    "join",
     "names",
-    "numpy_namespace",
-    "scale",
-    "schedule_class",
-    "warmup",
 ]

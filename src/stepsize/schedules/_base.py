@@ -1,33 +1,30 @@
-"""The `Schedule` base class: an immutable, serializable function of the optimizer step."""
+"""The `Schedule` base class and the registry of schedules by name."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from stepsize.schedules._checks import check_non_negative_int
+from stepsize._validation import MAX_STEPS, check_instance, check_int, describe
 from stepsize.schedules._ops import PYTHON, ArrayNamespace, numpy_namespace
 
-__all__ = [
-    "Schedule",
-    "check_non_negative_int",
-    "from_config",
-    "get",
-    "names",
-    "schedule_class",
-]
+__all__ = ["Schedule", "from_config", "get", "names", "schedule_class"]
 
+_S = TypeVar("_S", bound="Schedule")
 _REGISTRY: dict[str, type[Schedule]] = {}
+# Names that configs written by earlier versions use, read by `from_config` only.
+_LOADING_ALIASES = {"warmup": "with_warmup"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
     """A learning-rate schedule: maps an optimizer step ``t >= 0`` to a float.
 
-    Subclasses are frozen dataclasses that set ``name`` (their registry and config name)
-    and implement ``formula(step, xp)`` once against an array namespace, so the same code
-    runs on Python floats (``s(t)``), on NumPy arrays (``s.values(steps)``) and on
-    framework tensors (the Keras adapter). Steps count optimizer updates, from 0.
+    Subclasses are frozen dataclasses that set ``name`` (their registry and config name,
+    unique: a second class with a taken name raises ``ValueError`` when it is defined) and
+    implement ``formula(step, xp)`` once against an array namespace, so the same code runs
+    on Python floats (``s(t)``), on NumPy arrays (``s.values(steps)``) and on framework
+    tensors (the Keras adapter). Steps count optimizer updates, from 0.
 
     Example:
         >>> from stepsize import schedules
@@ -40,8 +37,16 @@ class Schedule:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("name"):
-            _REGISTRY[cls.name] = cls
+        name = cls.__dict__.get("name")
+        if not name:
+            return
+        taken = _REGISTRY.get(name) or _REGISTRY.get(_LOADING_ALIASES.get(name, ""))
+        if taken is not None:
+            raise ValueError(
+                f"schedule name {name!r} of {_qualified_name(cls)} is already taken by "
+                f"{_qualified_name(taken)}; give the new class another name"
+            )
+        _REGISTRY[name] = cls
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
         """The schedule's value at float64 ``step`` (a scalar, array or tensor).
@@ -60,19 +65,25 @@ class Schedule:
         """The value at one step, as a Python float.
 
         Raises:
-            ValueError: if ``step`` is not an integer >= 0.
+            TypeError: if ``step`` is not an integer (a float, a bool, a string, None).
+            ValueError: if ``step`` is negative or above 2**63.
         """
-        check_non_negative_int("step", step)
+        check_int("step", step, low=0)
         return float(self.formula(float(step), PYTHON))
 
     def values(self, steps: Any) -> Any:
         """The values at many steps at once, as a float64 NumPy array (vectorized).
 
         Args:
-            steps: an int, a sequence or an array of steps >= 0.
+            steps: an int, a sequence or an array of steps in [0, 2**63]; a float array
+                is taken if it holds whole numbers.
 
         Returns:
             A NumPy float64 array shaped like ``steps``.
+
+        Raises:
+            TypeError: if ``steps`` are not numbers (strings, bools, objects).
+            ValueError: if a step is negative, fractional, NaN or above 2**63.
 
         Example:
             >>> from stepsize import schedules
@@ -83,8 +94,10 @@ class Schedule:
         import numpy as np
 
         array = np.asarray(steps)
-        if array.dtype.kind not in "iuf" or (array.size and not _whole_non_negative(np, array)):
-            raise ValueError(f"steps must be integers >= 0, got {steps!r}")
+        if array.dtype.kind not in "iuf":
+            raise TypeError(f"steps must be integers, got {describe(steps)} ({array.dtype})")
+        if array.size and not _whole_steps(np, array):
+            raise ValueError(f"steps must be integers in [0, {MAX_STEPS}], got {describe(steps)}")
         result = self.formula(xp.asarray(array), xp)
         return np.broadcast_to(np.asarray(result, dtype=np.float64), array.shape).copy()
 
@@ -96,13 +109,46 @@ class Schedule:
         return config
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Schedule:
-        """Builds a schedule from ``get_config()`` output (any registered schedule)."""
-        return from_config(config)
+    def from_config(cls: type[_S], config: dict[str, Any]) -> _S:
+        """Builds a schedule from ``get_config()`` output: on ``Schedule`` any registered
+        one, on a subclass only that class (or one of its subclasses).
+
+        Raises:
+            TypeError: if ``config`` is not a dict or a parameter is missing, unexpected or
+                of the wrong type.
+            ValueError: if ``config`` names no schedule, an unknown one or one that is not a
+                ``cls``, or a parameter has a bad value.
+
+        Example:
+            >>> from stepsize.schedules import Cosine, Linear
+            >>> Linear.from_config(Linear(2, 10).get_config())
+            Linear(num_warmup_steps=2, num_training_steps=10)
+            >>> Cosine.from_config(Linear(2, 10).get_config())
+            Traceback (most recent call last):
+            ...
+            ValueError: config must describe a Cosine, got the name 'linear' (a Linear)
+        """
+        check_instance("config", config, dict, "a dict")
+        if "name" not in config:
+            raise ValueError(f"config must have a 'name' key, got {describe(config)}")
+        name = config["name"]
+        if isinstance(name, str):
+            name = _LOADING_ALIASES.get(name, name)
+        found = schedule_class(name)
+        if not issubclass(found, cls):
+            raise ValueError(
+                f"config must describe a {cls.__name__}, got the name {name!r} (a {found.__name__})"
+            )
+        params = {k: _from_config_value(v) for k, v in config.items() if k != "name"}
+        return _construct(found, params)
 
 
-def _whole_non_negative(np: Any, array: Any) -> bool:
-    if array.min() < 0:
+def _qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _whole_steps(np: Any, array: Any) -> bool:
+    if array.min() < 0 or array.max() > MAX_STEPS:
         return False
     if array.dtype.kind == "f":
         return bool(np.all(np.isfinite(array)) and np.all(array == np.floor(array)))
@@ -119,14 +165,20 @@ def _to_config(value: Any) -> Any:
 
 def _from_config_value(value: Any) -> Any:
     if isinstance(value, dict) and "name" in value:
-        return from_config(value)
+        return Schedule.from_config(value)
     if isinstance(value, list):
         return tuple(_from_config_value(v) for v in value)
     return value
 
 
 def names() -> list[str]:
-    """The names of every registered schedule, sorted."""
+    """The names of every registered schedule, sorted.
+
+    Example:
+        >>> from stepsize import schedules
+        >>> schedules.names()[:3]
+        ['constant', 'constant_with_warmup', 'cosine']
+    """
     return sorted(_REGISTRY)
 
 
@@ -134,16 +186,17 @@ def schedule_class(name: str) -> type[Schedule]:
     """The ``Schedule`` subclass registered as ``name``.
 
     Raises:
+        TypeError: if ``name`` is not a string.
         ValueError: for an unknown name; the message lists the valid ones.
 
     Example:
-        >>> from stepsize import schedules
-        >>> schedules.schedule_class("linear").__name__
+        >>> schedule_class("linear").__name__
         'Linear'
     """
+    check_instance("name", name, str, "a string")
     try:
         return _REGISTRY[name]
-    except (KeyError, TypeError):
+    except KeyError:
         raise ValueError(
             f"unknown schedule name {name!r}; valid names: {', '.join(names())}"
         ) from None
@@ -160,42 +213,55 @@ def get(name: str, **kwargs: Any) -> Schedule:
         The schedule object.
 
     Raises:
+        TypeError: for a name that is not a string, a missing or unexpected keyword
+            argument, or a parameter of the wrong type (each named in the message).
         ValueError: for an unknown name (the message lists the valid ones) or a bad value.
-        TypeError: for a missing or unexpected keyword argument (named in the message).
 
     Example:
         >>> from stepsize import schedules
         >>> schedules.get("cosine", num_warmup_steps=0, num_training_steps=4)(2)
         0.5
     """
-    cls = schedule_class(name)
-    field_names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unexpected = sorted(set(kwargs) - field_names)
+    return _construct(schedule_class(name), kwargs)
+
+
+def _construct(cls: type[_S], kwargs: dict[str, Any]) -> _S:
+    # The dataclass's own TypeError would not say which schedule; these messages do.
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    unexpected = sorted(set(kwargs) - {f.name for f in fields})
     if unexpected:
+        given = ", ".join(f"{k}={describe(kwargs[k])}" for k in unexpected)
         raise TypeError(
-            f"schedule {name!r} got unexpected argument(s) {', '.join(unexpected)}; "
-            f"it takes: {', '.join(sorted(field_names)) or 'no arguments'}"
+            f"schedule {cls.name!r} got unexpected argument(s) {given}; "
+            f"it takes: {', '.join(sorted(f.name for f in fields)) or 'no arguments'}"
         )
     missing = sorted(
         f.name
-        for f in dataclasses.fields(cls)
-        if f.init
-        and f.name not in kwargs
+        for f in fields
+        if f.name not in kwargs
         and f.default is dataclasses.MISSING
         and f.default_factory is dataclasses.MISSING
     )
     if missing:
-        raise TypeError(f"schedule {name!r} is missing required argument(s) {', '.join(missing)}")
+        raise TypeError(
+            f"schedule {cls.name!r} is missing required argument(s) {', '.join(missing)}"
+        )
     return cls(**kwargs)
 
 
 def from_config(config: dict[str, Any]) -> Schedule:
     """Rebuilds a schedule (nested ones too) from ``Schedule.get_config()`` output.
 
+    ``Schedule.from_config``: any registered schedule. Configs named ``"warmup"``, which
+    ``WithWarmup`` wrote before it was renamed, load as ``WithWarmup``.
+
     Raises:
-        ValueError: if the config has no known ``"name"``.
+        TypeError: if ``config`` is not a dict or a parameter has the wrong type.
+        ValueError: if the config has no known ``"name"`` or a parameter a bad value.
+
+    Example:
+        >>> from stepsize import schedules
+        >>> schedules.from_config({"name": "constant_with_warmup", "num_warmup_steps": 4})(1)
+        0.25
     """
-    if not isinstance(config, dict) or "name" not in config:
-        raise ValueError(f"a schedule config is a dict with a 'name' key, got {config!r}")
-    params = {k: _from_config_value(v) for k, v in config.items() if k != "name"}
-    return get(config["name"], **params)
+    return Schedule.from_config(config)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Any
 
+from stepsize._validation import check_int, check_real, check_sequence, describe
 from stepsize.schedules._base import Schedule
-from stepsize.schedules._checks import check_non_negative_int, check_real, check_schedule
 from stepsize.schedules._ops import ArrayNamespace
+from stepsize.schedules._shared import check_schedule
 
-__all__ = ["Join", "Scale", "join", "scale"]
+__all__ = ["Join", "Scale"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,8 +26,10 @@ class Join(Schedule):
             integers >= 0 in non-decreasing order.
 
     Raises:
-        TypeError: if a piece is not a Schedule.
-        ValueError: for a wrong number of boundaries or a bad boundary.
+        TypeError: if ``schedules`` or ``boundaries`` is not a list or tuple, a piece is not
+            a Schedule or a boundary not an integer.
+        ValueError: for no pieces, a wrong number of boundaries, a negative boundary or
+            boundaries out of order.
 
     Example:
         >>> from stepsize import schedules
@@ -43,19 +45,21 @@ class Join(Schedule):
     boundaries: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        pieces = _as_tuple("schedules", self.schedules)
-        bounds = _as_tuple("boundaries", self.boundaries)
+        pieces = check_sequence("schedules", self.schedules)
+        bounds = check_sequence("boundaries", self.boundaries)
         if not pieces:
-            raise ValueError("schedules must hold at least one schedule, got ()")
+            raise ValueError(
+                f"schedules must hold at least one schedule, got {describe(self.schedules)}"
+            )
         pieces = tuple(check_schedule(f"schedules[{i}]", s) for i, s in enumerate(pieces))
         if len(bounds) != len(pieces) - 1:
             raise ValueError(
                 f"boundaries must hold {len(pieces) - 1} step(s), one fewer than schedules, "
-                f"got {bounds!r}"
+                f"got {describe(self.boundaries)}"
             )
-        bounds = tuple(check_non_negative_int(f"boundaries[{i}]", b) for i, b in enumerate(bounds))
+        bounds = tuple(check_int(f"boundaries[{i}]", b, low=0) for i, b in enumerate(bounds))
         if list(bounds) != sorted(bounds):
-            raise ValueError(f"boundaries must be non-decreasing, got {bounds!r}")
+            raise ValueError(f"boundaries must be non-decreasing, got {describe(self.boundaries)}")
         self._set_fields(schedules=pieces, boundaries=bounds)
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
@@ -79,8 +83,8 @@ class Scale(Schedule):
         value: the factor, a finite number >= 0.
 
     Raises:
-        TypeError: if ``schedule`` is not a Schedule.
-        ValueError: if ``value`` is not a finite number >= 0.
+        TypeError: if ``schedule`` is not a Schedule or ``value`` not a number.
+        ValueError: if ``value`` is negative, NaN or infinite.
 
     Example:
         >>> from stepsize import schedules
@@ -101,31 +105,3 @@ class Scale(Schedule):
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
         return self.value * self.schedule.formula(step, xp)
-
-
-def _as_tuple(argument: str, value: Any) -> tuple[Any, ...]:
-    if not isinstance(value, str | bytes | dict | Schedule):
-        try:
-            return tuple(value)
-        except TypeError:
-            pass
-    raise TypeError(f"{argument} must be a sequence, got {value!r}")
-
-
-def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
-    """Joins ``schedules`` at ``boundaries``; each piece sees the steps since its start.
-
-    See ``Join``.
-    """
-    return Join(tuple(schedules), tuple(boundaries))
-
-
-def scale(schedule: Schedule, value: float) -> Scale:
-    """``schedule`` multiplied by ``value`` (e.g. a peak lr); see ``Scale``.
-
-    Example:
-        >>> from stepsize import schedules
-        >>> scale(schedules.get("constant"), 0.1)(7)
-        0.1
-    """
-    return Scale(schedule, value)

@@ -6,16 +6,10 @@ import dataclasses
 from typing import Any
 
 from stepsize.schedules._base import Schedule
-from stepsize.schedules._checks import check_non_negative_int
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._warmup import linear_warmup
+from stepsize.schedules._shared import check_steps, linear_warmup, ones_like
 
 __all__ = ["Constant", "ConstantWithWarmup"]
-
-
-def _ones_like(step: Any) -> Any:
-    # Keeps the step's shape and type (array, tensor) instead of returning a bare float.
-    return step * 0.0 + 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +24,7 @@ class Constant(Schedule):
     name = "constant"
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        return _ones_like(step)
+        return ones_like(step)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +37,8 @@ class ConstantWithWarmup(Schedule):
         num_warmup_steps: W, steps of linear warmup from 0.
 
     Raises:
-        ValueError: if ``num_warmup_steps`` is not an integer >= 0.
+        TypeError: if ``num_warmup_steps`` is not an integer.
+        ValueError: if ``num_warmup_steps`` is negative.
 
     Example:
         >>> ConstantWithWarmup(num_warmup_steps=4)(1)
@@ -54,10 +49,8 @@ class ConstantWithWarmup(Schedule):
     num_warmup_steps: int
 
     def __post_init__(self) -> None:
-        self._set_fields(
-            num_warmup_steps=check_non_negative_int("num_warmup_steps", self.num_warmup_steps)
-        )
+        self._set_fields(**check_steps(self, "num_warmup_steps"))
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
         warmup = self.num_warmup_steps
-        return xp.where(step < warmup, linear_warmup(step, warmup), _ones_like(step))
+        return xp.where(step < warmup, linear_warmup(step, warmup), ones_like(step))

@@ -5,27 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from stepsize._validation import check_real
 from stepsize.schedules._base import Schedule
-from stepsize.schedules._checks import check_non_negative_int, check_real
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._warmup import linear_warmup
+from stepsize.schedules._shared import check_steps, cosine_progress, linear_warmup
 
-__all__ = ["Cosine", "CosineWithRestarts", "cosine_progress"]
-
-
-def cosine_progress(step: Any, num_warmup_steps: int, num_training_steps: int) -> Any:
-    """transformers' decay progress p = (t − W) / max(1, T − W) (0 at W, 1 at T)."""
-    return (step - num_warmup_steps) / max(1, num_training_steps - num_warmup_steps)
-
-
-def check_steps(schedule: Schedule) -> dict[str, int]:
-    """The normalized ``num_warmup_steps`` and ``num_training_steps`` of ``schedule``."""
-    return {
-        "num_warmup_steps": check_non_negative_int("num_warmup_steps", schedule.num_warmup_steps),
-        "num_training_steps": check_non_negative_int(
-            "num_training_steps", schedule.num_training_steps
-        ),
-    }
+__all__ = ["Cosine", "CosineWithRestarts"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +26,8 @@ class Cosine(Schedule):
         num_cycles: c, the number of cosine waves over the decay (0.5: a half wave to 0).
 
     Raises:
-        ValueError: if a step count is not an integer >= 0 or ``num_cycles`` <= 0.
+        TypeError: if a step count is not an integer or ``num_cycles`` not a number.
+        ValueError: if a step count is negative or ``num_cycles`` <= 0.
 
     Example:
         >>> s = Cosine(num_warmup_steps=0, num_training_steps=10)
@@ -81,7 +67,8 @@ class CosineWithRestarts(Schedule):
         num_cycles: c, the number of hard restarts (cycles).
 
     Raises:
-        ValueError: if a step count is not an integer >= 0 or ``num_cycles`` <= 0.
+        TypeError: if a step count is not an integer or ``num_cycles`` not a number.
+        ValueError: if a step count is negative or ``num_cycles`` <= 0.
 
     Example:
         >>> s = CosineWithRestarts(num_warmup_steps=0, num_training_steps=8, num_cycles=2)

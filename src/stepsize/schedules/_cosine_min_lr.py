@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from stepsize._validation import check_optional, check_real
 from stepsize.schedules._base import Schedule
-from stepsize.schedules._checks import check_real
-from stepsize.schedules._cosine import check_steps, cosine_progress
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._warmup import linear_warmup
+from stepsize.schedules._shared import check_steps, cosine_progress, linear_warmup
 
 __all__ = ["CosineWarmupWithMinLR", "CosineWithMinLR"]
 
@@ -45,8 +44,9 @@ class CosineWithMinLR(Schedule):
         num_cycles: c, the number of cosine waves over the decay (0.5: a half wave to r).
 
     Raises:
-        ValueError: for a step count that is not an integer >= 0, ``min_lr_rate`` outside
-            [0, 1] or ``num_cycles`` <= 0.
+        TypeError: for a step count that is not an integer or a rate that is not a number.
+        ValueError: for a negative step count, ``min_lr_rate`` outside [0, 1] or
+            ``num_cycles`` <= 0.
 
     Example:
         >>> s = CosineWithMinLR(num_warmup_steps=0, num_training_steps=10, min_lr_rate=0.1)
@@ -89,8 +89,9 @@ class CosineWarmupWithMinLR(Schedule):
         warmup_lr_rate: w in [0, 1], the value at step 0, or None for 1 / max(1, W).
 
     Raises:
-        ValueError: for a step count that is not an integer >= 0, a rate outside [0, 1] or
-            ``num_cycles`` <= 0.
+        TypeError: for a step count that is not an integer or a rate that is not a number
+            (``warmup_lr_rate`` may be None).
+        ValueError: for a negative step count, a rate outside [0, 1] or ``num_cycles`` <= 0.
 
     Example:
         >>> s = CosineWarmupWithMinLR(4, 10, min_lr_rate=0.1, warmup_lr_rate=0.2)
@@ -106,9 +107,7 @@ class CosineWarmupWithMinLR(Schedule):
     warmup_lr_rate: float | None = None
 
     def __post_init__(self) -> None:
-        rate = self.warmup_lr_rate
-        if rate is not None:
-            rate = check_real("warmup_lr_rate", rate, low=0.0, high=1.0)
+        rate = check_optional(check_real, "warmup_lr_rate", self.warmup_lr_rate, low=0.0, high=1.0)
         self._set_fields(**_check_common(self), warmup_lr_rate=rate)
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from stepsize._validation import check_optional, check_real
 from stepsize.schedules._base import Schedule
-from stepsize.schedules._checks import check_non_negative_int, check_real
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._warmup import linear_warmup
+from stepsize.schedules._shared import check_steps, linear_warmup
 
 __all__ = ["InverseSqrt"]
 
@@ -25,7 +25,9 @@ class InverseSqrt(Schedule):
         timescale: the decay's time scale (> 0); None means W, or 10000 when W is 0.
 
     Raises:
-        ValueError: if ``num_warmup_steps`` is not an integer >= 0 or ``timescale`` <= 0.
+        TypeError: if ``num_warmup_steps`` is not an integer or ``timescale`` is neither a
+            number nor None.
+        ValueError: if ``num_warmup_steps`` is negative or ``timescale`` <= 0.
 
     Example:
         >>> s = InverseSqrt(num_warmup_steps=2)
@@ -38,12 +40,11 @@ class InverseSqrt(Schedule):
     timescale: float | None = None
 
     def __post_init__(self) -> None:
-        timescale = self.timescale
-        if timescale is not None:
-            timescale = check_real("timescale", timescale, low=0.0, low_open=True)
         self._set_fields(
-            num_warmup_steps=check_non_negative_int("num_warmup_steps", self.num_warmup_steps),
-            timescale=timescale,
+            **check_steps(self, "num_warmup_steps"),
+            timescale=check_optional(
+                check_real, "timescale", self.timescale, low=0.0, low_open=True
+            ),
         )
 
     @property

@@ -6,9 +6,8 @@ import dataclasses
 from typing import Any
 
 from stepsize.schedules._base import Schedule
-from stepsize.schedules._checks import check_non_negative_int
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._warmup import linear_warmup
+from stepsize.schedules._shared import check_steps, linear_warmup
 
 __all__ = ["Linear"]
 
@@ -25,7 +24,8 @@ class Linear(Schedule):
         num_training_steps: T, the step at which the multiplier reaches 0.
 
     Raises:
-        ValueError: if a step count is not an integer >= 0.
+        TypeError: if a step count is not an integer.
+        ValueError: if a step count is negative.
 
     Example:
         >>> Linear(num_warmup_steps=2, num_training_steps=10)(6)
@@ -37,12 +37,7 @@ class Linear(Schedule):
     num_training_steps: int
 
     def __post_init__(self) -> None:
-        self._set_fields(
-            num_warmup_steps=check_non_negative_int("num_warmup_steps", self.num_warmup_steps),
-            num_training_steps=check_non_negative_int(
-                "num_training_steps", self.num_training_steps
-            ),
-        )
+        self._set_fields(**check_steps(self))
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
         warmup, total = self.num_warmup_steps, self.num_training_steps

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from stepsize._validation import check_real
 from stepsize.schedules._base import Schedule
-from stepsize.schedules._checks import check_real
-from stepsize.schedules._cosine import check_steps
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._warmup import linear_warmup
+from stepsize.schedules._shared import check_steps, linear_warmup
 
 __all__ = ["Polynomial"]
 
@@ -31,8 +30,10 @@ class Polynomial(Schedule):
         power: the decay's exponent (>= 0; 1 is linear).
 
     Raises:
-        ValueError: for a step count that is not an integer >= 0, ``lr_end`` < 0,
-            ``lr_init`` <= ``lr_end`` or ``power`` < 0.
+        TypeError: for a step count that is not an integer or an lr or ``power`` that is
+            not a number.
+        ValueError: for a negative step count, ``lr_end`` < 0, ``lr_init`` <= ``lr_end``
+            (with transformers' message) or ``power`` < 0.
 
     Example:
         >>> s = Polynomial(num_warmup_steps=0, num_training_steps=10, lr_end=0.0, power=2)

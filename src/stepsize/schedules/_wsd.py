@@ -6,9 +6,10 @@ import dataclasses
 import warnings
 from typing import Any
 
+from stepsize._validation import check_choice, check_real
 from stepsize.schedules._base import Schedule
-from stepsize.schedules._checks import check_choice, check_non_negative_int, check_real
 from stepsize.schedules._ops import ArrayNamespace
+from stepsize.schedules._shared import check_steps
 
 __all__ = ["WarmupStableDecay"]
 
@@ -41,8 +42,11 @@ class WarmupStableDecay(Schedule):
         num_cycles: c, cosine waves over the decay (0.5: a half wave to m).
 
     Raises:
-        ValueError: if neither T nor S is given, T < W + D, a step count is not an integer
-            >= 0, a type is unknown, ``min_lr_ratio`` is outside [0, 1] or ``num_cycles`` <= 0.
+        TypeError: if a step count is not an integer (T and S may be None), a type is not
+            a string or ``min_lr_ratio`` or ``num_cycles`` is not a number.
+        ValueError: if neither T nor S is given (with transformers' message), T < W + D, a
+            step count is negative, a type is unknown, ``min_lr_ratio`` is outside [0, 1]
+            or ``num_cycles`` <= 0.
 
     Example:
         >>> s = WarmupStableDecay(num_warmup_steps=2, num_decay_steps=2, num_training_steps=10)
@@ -61,15 +65,17 @@ class WarmupStableDecay(Schedule):
     num_cycles: float = 0.5
 
     def __post_init__(self) -> None:
-        warmup = check_non_negative_int("num_warmup_steps", self.num_warmup_steps)
-        decay = check_non_negative_int("num_decay_steps", self.num_decay_steps)
-        total, stable = self.num_training_steps, self.num_stable_steps
+        steps = check_steps(
+            self,
+            "num_warmup_steps",
+            "num_decay_steps",
+            optional=("num_training_steps", "num_stable_steps"),
+        )
+        warmup, decay = steps["num_warmup_steps"], steps["num_decay_steps"]
+        total, stable = steps["num_training_steps"], steps["num_stable_steps"]
         if total is None and stable is None:
-            raise ValueError("either num_training_steps or num_stable_steps must be given")
-        if total is not None:
-            total = check_non_negative_int("num_training_steps", total)
+            raise ValueError("Either num_training_steps or num_stable_steps must be specified.")
         if stable is not None:
-            stable = check_non_negative_int("num_stable_steps", stable)
             if total is not None:
                 warnings.warn(
                     "both num_training_steps and num_stable_steps are given; "
@@ -83,10 +89,7 @@ class WarmupStableDecay(Schedule):
                 f"({warmup} + {decay})"
             )
         self._set_fields(
-            num_warmup_steps=warmup,
-            num_decay_steps=decay,
-            num_training_steps=total,
-            num_stable_steps=stable,
+            **steps,
             warmup_type=check_choice("warmup_type", self.warmup_type, WARMUP_TYPES),
             decay_type=check_choice("decay_type", self.decay_type, DECAY_TYPES),
             min_lr_ratio=check_real("min_lr_ratio", self.min_lr_ratio, low=0.0, high=1.0),
