@@ -1,8 +1,11 @@
 """Cases shared by the torch scheduler tests (the schedule grids live in cases.schedules).
 
-* ``FUNCTIONS``: schedule name (SPEC §2.2) -> the transformers function that builds its
-  torch scheduler, with the same name in ``stepsize.torch``.
-* ``SAME_SIGNATURE_AS_4_46``: the functions transformers 4.46.3 has with our signature.
+* ``FUNCTIONS``: schedule name -> the transformers function that builds its torch scheduler,
+  with the same name in ``stepsize.torch``.
+* ``NOT_IN_4_46`` / ``NEWER_THAN_4_46``: our ``get_*`` functions transformers 4.46.3 lacks, or
+  has with an older signature; ``SAME_SIGNATURE_AS_4_46``: the schedule functions it has with
+  our signature.
+* ``FUNCTION_ERRORS``: bad arguments of the schedule functions, with the argument named.
 * ``DISPATCH_CASES`` / ``DISPATCH_ERRORS``: ``get_scheduler`` calls compared with 4.46.3.
 """
 
@@ -21,11 +24,62 @@ FUNCTIONS = {
     "warmup_stable_decay": "get_wsd_schedule",
 }
 
-# transformers 4.46.3 lacks the lr_rate function and has an older get_wsd_schedule
-SAME_SIGNATURE_AS_4_46 = sorted(
-    set(FUNCTIONS.values())
-    - {"get_cosine_with_min_lr_schedule_with_warmup_lr_rate", "get_wsd_schedule"}
-)
+# Later transformers releases added the lr_rate function and GreedyLR's, and gave
+# get_wsd_schedule num_training_steps (stepsize follows the later signature).
+NOT_IN_4_46 = ("get_cosine_with_min_lr_schedule_with_warmup_lr_rate", "get_greedy_schedule")
+NEWER_THAN_4_46 = ("get_wsd_schedule",)
+SAME_SIGNATURE_AS_4_46 = sorted(set(FUNCTIONS.values()) - {*NOT_IN_4_46, *NEWER_THAN_4_46})
+
+_W_T = {"num_warmup_steps": 2, "num_training_steps": 10}
+
+# (function, kwargs after the optimizer, exception, the argument the message names); the
+# optimizer's lr is 10. Wrong types raise TypeError, bad values ValueError, wherever checked.
+FUNCTION_ERRORS: list[tuple[str, dict, type, str]] = [
+    ("get_constant_schedule", {"last_epoch": 1.5}, TypeError, "last_epoch"),
+    ("get_constant_schedule", {"last_epoch": -2}, ValueError, "last_epoch"),
+    ("get_constant_schedule_with_warmup", {"num_warmup_steps": "4"}, TypeError,
+     "num_warmup_steps"),
+    ("get_constant_schedule_with_warmup", {"num_warmup_steps": -4}, ValueError,
+     "num_warmup_steps"),
+    ("get_linear_schedule_with_warmup", {"num_warmup_steps": 2}, TypeError,
+     "num_training_steps"),
+    ("get_linear_schedule_with_warmup", {**_W_T, "num_cycles": 2}, TypeError, "num_cycles"),
+    ("get_linear_schedule_with_warmup", {**_W_T, "num_training_steps": 10.0}, TypeError,
+     "num_training_steps"),
+    ("get_cosine_schedule_with_warmup", {**_W_T, "num_cycles": None}, TypeError, "num_cycles"),
+    ("get_cosine_schedule_with_warmup", {**_W_T, "num_cycles": float("nan")}, ValueError,
+     "num_cycles"),
+    ("get_cosine_with_hard_restarts_schedule_with_warmup", {**_W_T, "num_cycles": 0},
+     ValueError, "num_cycles"),
+    ("get_polynomial_decay_schedule_with_warmup", {**_W_T, "lr_end": "0"}, TypeError, "lr_end"),
+    ("get_polynomial_decay_schedule_with_warmup", {**_W_T, "lr_end": -1.0}, ValueError,
+     "lr_end"),
+    ("get_polynomial_decay_schedule_with_warmup", {**_W_T, "power": True}, TypeError, "power"),
+    ("get_inverse_sqrt_schedule", {"num_warmup_steps": 2, "timescale": "7"}, TypeError,
+     "timescale"),
+    ("get_inverse_sqrt_schedule", {"num_warmup_steps": 2, "timescale": 0}, ValueError,
+     "timescale"),
+    ("get_cosine_with_min_lr_schedule_with_warmup", {**_W_T, "min_lr": "1"}, TypeError,
+     "min_lr"),
+    ("get_cosine_with_min_lr_schedule_with_warmup", {**_W_T, "min_lr": 20.0}, ValueError,
+     "min_lr"),
+    ("get_cosine_with_min_lr_schedule_with_warmup", {**_W_T, "min_lr": -1.0}, ValueError,
+     "min_lr"),
+    ("get_cosine_with_min_lr_schedule_with_warmup", {**_W_T, "min_lr_rate": 1.5}, ValueError,
+     "min_lr_rate"),
+    ("get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+     {**_W_T, "min_lr_rate": 0.1, "warmup_lr_rate": "0.2"}, TypeError, "warmup_lr_rate"),
+    ("get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+     {**_W_T, "min_lr_rate": 0.1, "warmup_lr_rate": 2.0}, ValueError, "warmup_lr_rate"),
+    ("get_wsd_schedule", {"num_warmup_steps": 2, "num_decay_steps": 2, "num_stable_steps": 2.5},
+     TypeError, "num_stable_steps"),
+    ("get_wsd_schedule", {"num_warmup_steps": 2, "num_decay_steps": 2, "num_stable_steps": 3,
+                          "warmup_type": 1}, TypeError, "warmup_type"),
+    ("get_wsd_schedule", {"num_warmup_steps": 2, "num_decay_steps": 2, "num_stable_steps": 3,
+                          "decay_type": "exp"}, ValueError, "decay_type"),
+    ("get_wsd_schedule", {"num_warmup_steps": 2, "num_decay_steps": 2, "num_stable_steps": 3,
+                          "min_lr_ratio": 2}, ValueError, "min_lr_ratio"),
+]  # fmt: skip
 
 # get_scheduler(name, ...) calls that transformers 4.46.3 dispatches the same way:
 # (name, num_warmup_steps, num_training_steps, scheduler_specific_kwargs)

@@ -1,9 +1,9 @@
 """``SchedulerType``, ``TYPE_TO_SCHEDULER_FUNCTION`` and ``get_scheduler`` against
-transformers 4.46.3, plus the deliberate fixes of SPEC §2.3."""
+transformers 4.46.3, plus the deliberate fixes (README: Deliberate differences from
+transformers). ``get_scheduler``'s signature is compared in test_schedulers."""
 
 from __future__ import annotations
 
-import inspect
 import warnings
 
 import pytest
@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 import stepsize.torch as st  # noqa: E402
 from cases.torch_schedulers import DISPATCH_CASES, DISPATCH_ERRORS  # noqa: E402
 
-SPEC_NAMES = [
+SCHEDULER_TYPE_VALUES = [
     "linear",
     "cosine",
     "cosine_with_restarts",
@@ -51,7 +51,7 @@ def _hf():
 
 
 def test_scheduler_type_values():
-    assert [member.value for member in st.SchedulerType] == SPEC_NAMES
+    assert [member.value for member in st.SchedulerType] == SCHEDULER_TYPE_VALUES
     assert issubclass(st.SchedulerType, str)
     assert st.SchedulerType("cosine") is st.SchedulerType.COSINE
     assert st.SchedulerType.COSINE == "cosine"
@@ -70,7 +70,7 @@ def test_unknown_name_lists_valid_ones():
     with pytest.raises(ValueError) as ours:
         st.get_scheduler("nope", _optimizer())
     assert str(ours.value) == (
-        f"nope is not a valid SchedulerType, please select one of {SPEC_NAMES}"
+        f"nope is not a valid SchedulerType, please select one of {SCHEDULER_TYPE_VALUES}"
     )
     # same text as transformers up to the list of names, which grew
     assert str(theirs.value).split("[")[0] == str(ours.value).split("[")[0]
@@ -90,13 +90,6 @@ def test_type_to_scheduler_function():
     assert st.TYPE_TO_SCHEDULER_FUNCTION[st.SchedulerType.GREEDY] is st.get_greedy_schedule
 
 
-def test_signature_matches_transformers():
-    def shape(func):
-        return [(p.name, p.kind, p.default) for p in inspect.signature(func).parameters.values()]
-
-    assert shape(st.get_scheduler) == shape(_hf().get_scheduler)
-
-
 @pytest.mark.parametrize(("name", "w", "t", "kwargs"), DISPATCH_CASES, ids=str)
 def test_dispatch_matches_transformers(name, w, t, kwargs):
     hf = _hf()
@@ -104,7 +97,7 @@ def test_dispatch_matches_transformers(name, w, t, kwargs):
     ours = st.get_scheduler(name, opt_ours, w, t, kwargs)
     theirs = hf.get_scheduler(name, opt_theirs, w, t, kwargs)
     assert isinstance(ours, st.ScheduledLR)
-    # up to T = 10: past it stepsize's cosine holds its value (SPEC §2.3)
+    # up to T = 10: past it stepsize's cosine holds its value (README: Deliberate differences)
     for a, b in zip(_lrs(ours, opt_ours, 10), _lrs(theirs, opt_theirs, 10), strict=True):
         assert a == pytest.approx(b, rel=1e-12, abs=1e-14)
 
@@ -155,7 +148,8 @@ def test_cosine_warmup_with_min_lr_dispatch():
 
 
 def test_inverse_sqrt_forwards_specific_kwargs():
-    # transformers 4.46.3 drops scheduler_specific_kwargs for inverse_sqrt (SPEC §2.3)
+    # transformers 4.46.3 drops scheduler_specific_kwargs for inverse_sqrt (README: Deliberate
+    # differences from transformers)
     hf = _hf()
     opt_ours, opt_theirs = _optimizer(), _optimizer()
     ours = st.get_scheduler("inverse_sqrt", opt_ours, 2, None, {"timescale": 7})

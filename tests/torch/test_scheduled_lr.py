@@ -64,21 +64,29 @@ def test_closed_form_ignores_manual_lr_changes():
 
 
 @pytest.mark.parametrize(
-    ("args", "error", "match"),
+    ("args", "error", "message"),
     [
-        (("not an optimizer", LINEAR), TypeError, "str is not an Optimizer"),
-        ((None, lambda t: 1.0), TypeError, "stepsize.schedules.Schedule"),
-        ((None, [LINEAR]), ValueError, "expected 2 schedules"),
-        ((None, [LINEAR, LINEAR, LINEAR]), ValueError, "expected 2 schedules"),
-        ((None, [LINEAR, "linear"]), TypeError, "got str"),
+        (("not an optimizer", LINEAR), TypeError,
+         "optimizer must be a torch.optim.Optimizer, got 'not an optimizer' (str)"),
+        ((None, lambda t: 1.0), TypeError, "schedule must be a stepsize.schedules.Schedule"),
+        ((None, "linear"), TypeError, "schedule must be a stepsize.schedules.Schedule"),
+        ((None, [LINEAR]), ValueError,
+         "schedule must hold 2 schedules (one per param group), got 1"),
+        ((None, [LINEAR, LINEAR, LINEAR]), ValueError, "schedule must hold 2 schedules"),
+        ((None, [LINEAR, "linear"]), TypeError, "schedule[1] must be a stepsize.schedules."),
         ((None, LINEAR, -2), ValueError, "last_epoch must be an integer >= -1, got -2"),
-        ((None, LINEAR, 1.5), ValueError, "last_epoch"),
+        ((None, LINEAR, 1.5), TypeError, "last_epoch must be an integer, got 1.5 (float)"),
+        ((None, LINEAR, None), TypeError, "last_epoch must be an integer, got None"),
+        ((None, LINEAR, True), TypeError, "last_epoch must be an integer, got True (bool)"),
+        ((None, LINEAR, 2**63 + 1), ValueError, "last_epoch must be an integer <= 2**63"),
     ],
-)
-def test_bad_arguments(args, error, match):
-    args = tuple(_optimizer() if a is None else a for a in args)
-    with pytest.raises(error, match=match):
+)  # fmt: skip
+def test_bad_arguments(args, error, message):
+    args = tuple(_optimizer() if a is None and i == 0 else a for i, a in enumerate(args))
+    with pytest.raises(Exception) as info:
         ScheduledLR(*args)
+    assert type(info.value) is error
+    assert str(info.value).replace(str(2**63), "2**63").startswith(message)
 
 
 def test_state_dict_is_plain_data():

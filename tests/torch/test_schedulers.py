@@ -1,10 +1,13 @@
-"""The transformers ``get_*_schedule*`` functions against transformers 4.46.3 and SPEC §2,
-over the shared schedule grids of ``cases.schedules``."""
+"""The transformers ``get_*_schedule*`` functions against transformers 4.46.3 (numbers,
+signatures, error texts) over the shared schedule grids of ``cases.schedules``, and the
+deliberate differences the README lists."""
 
 from __future__ import annotations
 
 import inspect
 import math
+import pickle
+import re
 import warnings
 
 import pytest
@@ -17,7 +20,13 @@ from cases.schedules import (  # noqa: E402
     KNOWN_VALUES_TOLERANCE,
     REFERENCE_CASES,
 )
-from cases.torch_schedulers import FUNCTIONS, SAME_SIGNATURE_AS_4_46  # noqa: E402
+from cases.torch_schedulers import (  # noqa: E402
+    FUNCTION_ERRORS,
+    FUNCTIONS,
+    NEWER_THAN_4_46,
+    NOT_IN_4_46,
+    SAME_SIGNATURE_AS_4_46,
+)
 
 T = 10
 LRS = (10.0, 2.0)  # two param groups with different lrs
@@ -98,6 +107,15 @@ def _first_case(name):
     return next(c for c in REFERENCE_CASES if c.name == name and c.kwargs.get("num_warmup_steps"))
 
 
+def _valid_kwargs(schedule):
+    """Valid arguments after the optimizer for the function of ``schedule``."""
+    if schedule == "constant":
+        return {}
+    if schedule == "cosine_warmup_with_min_lr":
+        return {"num_warmup_steps": 2, "num_training_steps": T, "min_lr_rate": 0.1}
+    return _function_kwargs(_first_case(schedule))[0]
+
+
 @pytest.mark.parametrize("name", SAME_SIGNATURE_AS_4_46)
 def test_matches_transformers_when_group_lrs_differ_from_default(name):
     hf = _hf()
@@ -119,14 +137,75 @@ def test_cosine_with_absolute_min_lr_matches_transformers(cycles):
     _assert_close(ours, theirs)
 
 
-@pytest.mark.parametrize("name", SAME_SIGNATURE_AS_4_46)
-def test_signature_matches_transformers(name):
+GET_FUNCTIONS = sorted(name for name in st.__all__ if name.startswith("get_"))
+
+
+def _shape(function):
+    """Each parameter's name, kind and default, in order."""
+    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+
+@pytest.mark.parametrize(
+    "name", sorted(set(GET_FUNCTIONS) - {*NOT_IN_4_46, *NEWER_THAN_4_46}), ids=str
+)
+def test_signature_is_transformers(name):
+    assert _shape(getattr(st, name)) == _shape(getattr(_hf(), name))
+
+
+def test_every_transformers_function_is_here_and_the_exceptions_are_real():
     hf = _hf()
+    theirs = {name for name in dir(hf) if name.startswith("get_")}
+    assert theirs <= set(GET_FUNCTIONS)
+    assert not set(NOT_IN_4_46) & theirs
+    for name in NEWER_THAN_4_46:
+        assert _shape(getattr(st, name)) != _shape(getattr(hf, name))
 
-    def shape(func):
-        return [(p.name, p.kind, p.default) for p in inspect.signature(func).parameters.values()]
 
-    assert shape(getattr(st, name)) == shape(getattr(hf, name))
+@pytest.mark.parametrize("name", sorted(FUNCTIONS.values()))
+def test_functions_are_named_documented_and_picklable(name):
+    function = getattr(st, name)
+    assert function.__name__ == function.__qualname__ == name
+    assert function.__module__ == "stepsize.torch._schedulers"
+    assert pickle.loads(pickle.dumps(function)) is function
+    doc = function.__doc__
+    for section in ("Args:", "Returns:", "Raises:", "Example:", f">>> scheduler = {name}("):
+        assert section in doc
+    arguments = doc.split("Args:")[1].split("Returns:")[0]
+    documented = re.findall(r"^    (\w+): ", arguments, re.MULTILINE)
+    assert sorted(documented) == sorted(inspect.signature(function).parameters)
+    assert inspect.signature(function).return_annotation is st.ScheduledLR
+
+
+@pytest.mark.parametrize(("name", "kwargs", "error", "argument"), FUNCTION_ERRORS, ids=str)
+def test_bad_arguments_raise_naming_the_argument(name, kwargs, error, argument):
+    with pytest.raises(Exception) as info:
+        getattr(st, name)(_optimizer(), **kwargs)
+    assert type(info.value) is error
+    assert argument in str(info.value)
+
+
+@pytest.mark.parametrize("schedule", sorted(FUNCTIONS))
+def test_optimizer_must_be_an_optimizer(schedule):
+    message = r"^optimizer must be a torch\.optim\.Optimizer, got 'adam' \(str\)$"
+    with pytest.raises(TypeError, match=message):
+        getattr(st, FUNCTIONS[schedule])("adam", **_valid_kwargs(schedule))
+
+
+def test_a_call_that_does_not_fit_the_signature_names_the_function():
+    with pytest.raises(TypeError, match=r"^get_linear_schedule_with_warmup\(\) .*num_cycles"):
+        st.get_linear_schedule_with_warmup(_optimizer(), 2, 10, num_cycles=2)
+    with pytest.raises(TypeError, match=r"^get_constant_schedule\(\) .*too many"):
+        st.get_constant_schedule(_optimizer(), -1, 3)
+
+
+def test_tensor_lr_is_the_polynomials_initial_lr():
+    def make(lr):
+        return torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=lr)
+
+    steps = {"num_warmup_steps": 2, "num_training_steps": T, "lr_end": 0.1}
+    tensor = st.get_polynomial_decay_schedule_with_warmup(make(torch.tensor(1.0)), **steps)
+    plain = st.get_polynomial_decay_schedule_with_warmup(make(1.0), **steps)
+    assert tensor.schedules == plain.schedules
 
 
 def test_wsd_signature_is_the_newer_one():
@@ -186,7 +265,7 @@ def test_lr_rate_requires_exactly_one_min_lr(kwargs):
 
 
 def _lr_rate_reference(t, w, total, min_lr_rate, num_cycles=0.5, warmup_lr_rate=None):
-    """SPEC §2.2 ``cosine_warmup_with_min_lr``, transcribed independently."""
+    """``CosineWarmupWithMinLR``'s docstring formula, transcribed independently."""
     if t < w:
         if warmup_lr_rate is None:
             return (t + 1) / max(1, w)
@@ -199,7 +278,7 @@ def _lr_rate_reference(t, w, total, min_lr_rate, num_cycles=0.5, warmup_lr_rate=
 @pytest.mark.parametrize("w", [0, 1, 4, T])
 @pytest.mark.parametrize("warmup_lr_rate", [None, 0.2])
 @pytest.mark.parametrize(("min_lr", "min_lr_rate"), [(None, 0.1), (None, 0.0), (1.0, None)])
-def test_lr_rate_matches_spec_formula(w, warmup_lr_rate, min_lr, min_lr_rate):
+def test_lr_rate_matches_the_written_out_formula(w, warmup_lr_rate, min_lr, min_lr_rate):
     make = lambda opt: st.get_cosine_with_min_lr_schedule_with_warmup_lr_rate(  # noqa: E731
         opt, w, T, min_lr=min_lr, min_lr_rate=min_lr_rate, warmup_lr_rate=warmup_lr_rate
     )
@@ -222,6 +301,7 @@ def test_lr_rate_holds_its_minimum():
 
 def test_polynomial_with_all_warmup_reaches_lr_end():
     # transformers divides by zero at t == T when W == T; stepsize returns lr_end there
+    # (README: Deliberate differences from transformers)
     ours = _lrs(lambda opt: st.get_polynomial_decay_schedule_with_warmup(opt, T, T, 0.5), T + 2)
     for lrs in ours[T:]:
         assert lrs == pytest.approx([lr * 0.5 / 10.0 for lr in LRS], rel=1e-12)
@@ -244,9 +324,10 @@ def test_cosine_holds_its_value_after_training_steps(make):
 def test_wsd_errors_and_warning():
     with pytest.raises(ValueError, match="Either num_training_steps or num_stable_steps"):
         st.get_wsd_schedule(_optimizer(), 2, 2)
-    with pytest.raises(ValueError, match="Unknown warmup type: exp"):
+    # the types are checked once, by the schedule
+    with pytest.raises(ValueError, match=r"^warmup_type must be one of 'linear', 'cosine', "):
         st.get_wsd_schedule(_optimizer(), 2, 2, num_stable_steps=3, warmup_type="exp")
-    with pytest.raises(ValueError, match="Unknown decay type: exp"):
+    with pytest.raises(ValueError, match=r"^decay_type must be one of .*, got 'exp'$"):
         st.get_wsd_schedule(_optimizer(), 2, 2, num_stable_steps=3, decay_type="exp")
     with pytest.warns(UserWarning, match="num_stable_steps will be used"):
         both = _lrs(
@@ -268,13 +349,7 @@ def test_reduce_on_plateau_is_torchs():
 
 @pytest.mark.parametrize("schedule", sorted(FUNCTIONS))
 def test_functions_return_scheduled_lr_that_resumes(schedule):
-    name = FUNCTIONS[schedule]
-    if schedule == "constant":
-        kwargs = {}
-    elif schedule == "cosine_warmup_with_min_lr":
-        kwargs = {"num_warmup_steps": 2, "num_training_steps": T, "min_lr_rate": 0.1}
-    else:
-        kwargs, _ = _function_kwargs(_first_case(schedule))
+    name, kwargs = FUNCTIONS[schedule], _valid_kwargs(schedule)
     optimizer = _optimizer()
     scheduler = getattr(st, name)(optimizer, **kwargs)
     assert isinstance(scheduler, st.ScheduledLR)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytest.importorskip("torch")
@@ -31,3 +33,10 @@ def test_partial_state_keeps_window_size():
     avg.load_state_dict({"values": [1.0, 3.0], "sum": 4.0})
     assert avg.window_size == 2
     assert avg.streamavg(5.0) == 4.0
+
+
+@pytest.mark.parametrize(("window_size", "error"), [(0, ValueError), (2.0, TypeError)])
+def test_window_size_is_an_integer_ge_1(window_size, error):
+    message = f"window_size must be an integer{' >= 1' * (error is ValueError)}, got {window_size}"
+    with pytest.raises(error, match=re.escape(message)):
+        StreamingAverage(window_size)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 import torch
+
+from stepsize._validation import check_instance, check_int, check_optional, check_real, describe
+
+__all__ = ["GradientAccumulation"]
 
 _T = TypeVar("_T")
 
@@ -52,7 +55,8 @@ class GradientAccumulation:
         grad_norm: total gradient norm before clipping at the last update (with clipping).
 
     Raises:
-        TypeError: if ``model``, ``optimizer``, ``scheduler`` or ``scaler`` has the wrong type.
+        TypeError: if ``model``, ``optimizer``, ``scheduler`` or ``scaler`` has the wrong type,
+            ``steps`` is not an integer or ``max_grad_norm`` neither a number nor None.
         ValueError: if ``steps`` or ``max_grad_norm`` is out of range, or ``scheduler`` needs a
             metric.
 
@@ -80,14 +84,10 @@ class GradientAccumulation:
         scaler: Any = None,
         max_grad_norm: float | None = None,
     ) -> None:
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-            )
+        check_instance("model", model, torch.nn.Module, "a torch.nn.Module")
+        check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
         if scheduler is not None and not callable(getattr(scheduler, "step", None)):
-            raise TypeError(f"scheduler must have a step() method, got {type(scheduler).__name__}")
+            raise TypeError(f"scheduler must have a step() method, got {describe(scheduler)}")
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             raise ValueError(
                 f"scheduler {type(scheduler).__name__} is stepped with a metric: call its "
@@ -97,28 +97,22 @@ class GradientAccumulation:
             callable(getattr(scaler, name, None))
             for name in ("scale", "unscale_", "step", "update", "get_scale")
         ):
-            raise TypeError(f"scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-        if max_grad_norm is not None and not (
-            isinstance(max_grad_norm, (int, float))
-            and math.isfinite(max_grad_norm)
-            and max_grad_norm > 0
-        ):
-            raise ValueError(f"max_grad_norm must be a finite number > 0, got {max_grad_norm!r}")
+            raise TypeError(f"scaler must be a torch.amp.GradScaler, got {describe(scaler)}")
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
-        self.steps = steps
+        self.steps = check_int("steps", steps, low=1)
         self.scaler = scaler
-        self.max_grad_norm = max_grad_norm
+        self.max_grad_norm = check_optional(
+            check_real, "max_grad_norm", max_grad_norm, low=0.0, low_open=True
+        )
         self.micro_steps = 0
         self.optimizer_steps = 0
         self.skipped_steps = 0
         self.pending = 0
         self.sync_gradients = False
         self.grad_norm: torch.Tensor | None = None
-        self._window = steps  # micro-batches the current window's loss is divided by
+        self._window = self.steps  # micro-batches the current window's loss is divided by
         self._remaining: int | None = None  # micro-batches left in the data, when known
         self._end_of_data = False
         self._in_block = False

@@ -9,6 +9,7 @@ from typing import Any
 
 from torch.optim import Optimizer
 
+from stepsize._validation import check_instance, check_optional
 from stepsize.torch._greedy import get_greedy_schedule
 from stepsize.torch._schedulers import (
     get_constant_schedule,
@@ -102,7 +103,10 @@ def get_scheduler(
         The scheduler (a ``ScheduledLR``, ``ReduceLROnPlateau`` or ``GreedyLR``).
 
     Raises:
-        ValueError: for an unknown name or a missing required step count.
+        TypeError: if ``scheduler_specific_kwargs`` is neither a dict nor None, or as the
+            scheduler function raises it.
+        ValueError: for an unknown name or a missing required step count, or as the
+            scheduler function raises it.
 
     Example:
         >>> import torch
@@ -116,7 +120,10 @@ def get_scheduler(
     if name == SchedulerType.CONSTANT:
         return schedule_func(optimizer)
 
-    kwargs = dict(scheduler_specific_kwargs or {})
+    specific = check_optional(
+        check_instance, "scheduler_specific_kwargs", scheduler_specific_kwargs, dict, "a dict"
+    )
+    kwargs = dict(specific or {})
     if name in (SchedulerType.REDUCE_ON_PLATEAU, SchedulerType.GREEDY):
         return schedule_func(optimizer, **kwargs)
 

@@ -4,7 +4,6 @@ steady improvement (transformers 5's ``GreedyLR`` / ``get_greedy_schedule``)."""
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from typing import Any
 
@@ -12,6 +11,14 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from stepsize._validation import (
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_real,
+    check_sequence,
+)
 from stepsize.torch._streaming_average import StreamingAverage
 
 __all__ = ["GreedyLR", "get_greedy_schedule"]
@@ -39,23 +46,26 @@ class GreedyLR(ReduceLROnPlateau):
         mode: ``"min"`` (lower metric is better) or ``"max"``.
         factor: multiplier in (0, 1) to lower the lr; its inverse raises it.
         patience: bad (or good) evaluations tolerated before the lr changes.
-        threshold: how much better a metric must be to count as an improvement.
+        threshold: how much better a metric must be to count as an improvement (>= 0).
         threshold_mode: ``"abs"`` or ``"rel"``.
         cooldown: evaluations to skip after a lowering.
         warmup: evaluations to skip after a raise.
-        min_lr: lower bound, one float or one per param group.
-        max_lr: upper bound, one float or one per param group.
-        eps: smallest lr change that is applied.
+        min_lr: lower bound, one number >= 0 or a list with one per param group.
+        max_lr: upper bound, one number (``math.inf`` for none) or one per param group.
+        eps: smallest lr change that is applied (>= 0).
         verbose: print every change.
         smooth: replace each metric by the mean of the last ``window_size`` metrics.
         window_size: the smoothing window.
         reset_start: due lowerings at ``min_lr`` before the state is reset.
 
     Raises:
-        TypeError: if ``optimizer`` is not an optimizer.
+        TypeError: for an argument of the wrong type: ``optimizer`` not an optimizer, a
+            count not an integer, a number that is a string, a bool or None, a mode not a
+            string, ``verbose`` or ``smooth`` not a bool.
         ValueError: for ``factor`` outside (0, 1), an unknown ``mode`` or
-            ``threshold_mode``, a wrong number of ``min_lr``/``max_lr`` values, a
-            ``min_lr`` above its ``max_lr``, or a negative count.
+            ``threshold_mode``, a negative or NaN number, a wrong number of
+            ``min_lr``/``max_lr`` values, a ``min_lr`` above its ``max_lr``, or a negative
+            count (``window_size`` < 1).
 
     Example:
         >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
@@ -84,37 +94,27 @@ class GreedyLR(ReduceLROnPlateau):
         window_size: int = 50,
         reset_start: int = 500,
     ) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-        if not 0.0 < factor < 1.0:
-            raise ValueError(f"factor should be < 1.0 (and > 0), got {factor!r}")
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode {mode!r} is unknown! expected 'min' or 'max'")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(
-                f"threshold mode {threshold_mode!r} is unknown! expected 'rel' or 'abs'"
-            )
-        for argument, value, low in [
-            ("patience", patience, 0),
-            ("cooldown", cooldown, 0),
-            ("warmup", warmup, 0),
-            ("window_size", window_size, 1),
-            ("reset_start", reset_start, 0),
-        ]:
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise ValueError(f"{argument} must be an integer >= {low}, got {value!r}")
+        self.optimizer = check_instance(
+            "optimizer", optimizer, Optimizer, "a torch.optim.Optimizer"
+        )
+        self.mode = check_choice("mode", mode, ("min", "max"))
+        self.factor = check_real("factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
+        self.threshold = check_real("threshold", threshold, low=0.0)
+        self.threshold_mode = check_choice("threshold_mode", threshold_mode, ("rel", "abs"))
+        self.eps = check_real("eps", eps, low=0.0)
+        self.patience = check_int("patience", patience, low=0)
+        self.cooldown = check_int("cooldown", cooldown, low=0)
+        self.warmup = check_int("warmup", warmup, low=0)
+        self.window_size = check_int("window_size", window_size, low=1)
+        self.reset_start = self.reset_start_original = check_int("reset_start", reset_start, low=0)
+        self.verbose = check_bool("verbose", verbose)
+        self.smooth = check_bool("smooth", smooth)
         num_groups = len(optimizer.param_groups)
-        self.optimizer = optimizer
-        self.min_lrs = _per_group("min_lr", min_lr, num_groups)
-        self.max_lrs = _per_group("max_lr", max_lr, num_groups)
+        self.min_lrs = _per_group("min_lr", min_lr, num_groups, allow_inf=False)
+        self.max_lrs = _per_group("max_lr", max_lr, num_groups, allow_inf=True)
         for i, (low_lr, high_lr) in enumerate(zip(self.min_lrs, self.max_lrs, strict=True)):
             if low_lr > high_lr:
                 raise ValueError(f"min_lr {low_lr} is above max_lr {high_lr} for param group {i}")
-        self.mode, self.factor, self.patience, self.eps = mode, factor, patience, eps
-        self.threshold, self.threshold_mode = threshold, threshold_mode
-        self.cooldown, self.warmup, self.verbose = cooldown, warmup, verbose
-        self.smooth, self.window_size = smooth, window_size
-        self.reset_start = self.reset_start_original = reset_start
         self.last_epoch = 0
         self._init_lrs = [float(group["lr"]) for group in optimizer.param_groups]
         self._last_lr = list(self._init_lrs)
@@ -260,12 +260,15 @@ def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> GreedyLR:
     return GreedyLR(optimizer, **kwargs)
 
 
-def _per_group(argument: str, value: Any, num_groups: int) -> list[float]:
-    if isinstance(value, list | tuple):
-        if len(value) != num_groups:
-            raise ValueError(f"expected {num_groups} {argument}s, got {len(value)}")
-        return [float(v) for v in value]
-    return [float(value)] * num_groups
+def _per_group(argument: str, value: Any, num_groups: int, allow_inf: bool) -> list[float]:
+    # One bound for every param group, or a list or tuple with one per group.
+    if not isinstance(value, list | tuple):
+        return [float(check_real(argument, value, low=0.0, allow_inf=allow_inf))] * num_groups
+    values = check_sequence(argument, value, length=num_groups)
+    return [
+        float(check_real(f"{argument}[{i}]", v, low=0.0, allow_inf=allow_inf))
+        for i, v in enumerate(values)
+    ]
 
 
 def _assign(group: dict[str, Any], lr: float) -> None:

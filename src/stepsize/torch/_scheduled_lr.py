@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -11,6 +10,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from stepsize import schedules
+from stepsize._validation import check_instance, check_int
 
 __all__ = ["ScheduledLR"]
 
@@ -35,9 +35,10 @@ class ScheduledLR(LRScheduler):
             construction then steps to ``k + 1``.
 
     Raises:
-        TypeError: if ``optimizer`` is not an optimizer or ``schedule`` is not a schedule.
+        TypeError: if ``optimizer`` is not an optimizer, ``schedule`` is not a schedule (or
+            a list of them) or ``last_epoch`` is not an integer.
         ValueError: if a list of schedules has the wrong length, a param group's lr is
-            ``None``, or ``last_epoch`` is not an integer >= -1.
+            ``None``, or ``last_epoch`` is below -1.
         KeyError: as in torch, if resuming and a param group lacks ``initial_lr``.
 
     Example:
@@ -59,14 +60,8 @@ class ScheduledLR(LRScheduler):
         schedule: schedules.Schedule | Sequence[schedules.Schedule],
         last_epoch: int = -1,
     ) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-        if (
-            isinstance(last_epoch, bool)
-            or not isinstance(last_epoch, numbers.Integral)
-            or last_epoch < -1
-        ):
-            raise ValueError(f"last_epoch must be an integer >= -1, got {last_epoch!r}")
+        check_instance("optimizer", optimizer, Optimizer, "a torch.optim.Optimizer")
+        last_epoch = check_int("last_epoch", last_epoch, low=-1)
         self.schedules = _per_group(schedule, len(optimizer.param_groups))
         for index, group in enumerate(optimizer.param_groups):
             lr = group.get("initial_lr", group["lr"])
@@ -76,7 +71,7 @@ class ScheduledLR(LRScheduler):
                     f"param group {index} has lr=None: a schedule needs a base lr "
                     "(for Adafactor's relative step size use AdafactorSchedule)"
                 )
-        super().__init__(optimizer, int(last_epoch))
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[Any]:
         """The lrs for the current ``last_epoch``: ``base_lr · schedule(last_epoch)``.
@@ -140,18 +135,14 @@ class ScheduledLR(LRScheduler):
 def _per_group(
     schedule: schedules.Schedule | Sequence[schedules.Schedule], num_groups: int
 ) -> list[schedules.Schedule]:
-    if isinstance(schedule, list | tuple):
-        if len(schedule) != num_groups:
-            raise ValueError(
-                f"expected {num_groups} schedules (one per param group), got {len(schedule)}"
-            )
-        result = list(schedule)
-    else:
-        result = [schedule] * num_groups
-    for item in result:
-        if not isinstance(item, schedules.Schedule):
-            raise TypeError(
-                "schedule must be a stepsize.schedules.Schedule (e.g. from "
-                f"stepsize.schedules.get(name, ...)), got {type(item).__name__}"
-            )
-    return result
+    what = "a stepsize.schedules.Schedule (e.g. from stepsize.schedules.get(name, ...))"
+    if not isinstance(schedule, list | tuple):
+        return [check_instance("schedule", schedule, schedules.Schedule, what)] * num_groups
+    if len(schedule) != num_groups:
+        raise ValueError(
+            f"schedule must hold {num_groups} schedules (one per param group), got {len(schedule)}"
+        )
+    return [
+        check_instance(f"schedule[{i}]", item, schedules.Schedule, what)
+        for i, item in enumerate(schedule)
+    ]

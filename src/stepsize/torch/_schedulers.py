@@ -1,8 +1,13 @@
-"""transformers' ``get_*_schedule*`` functions, built on ``stepsize.schedules``.
+"""transformers' ``get_*_schedule*`` functions, built from one table on ``stepsize.schedules``.
 
-Each function keeps the signature, defaults and error texts of its transformers namesake
-and returns a :class:`~stepsize.torch.ScheduledLR` (a ``LambdaLR``-compatible scheduler whose
-state dict loads with ``weights_only=True``) over the schedule of the same name.
+Each row of ``_TABLE`` names a function, the schedule it builds, transformers' parameters
+(names, order, defaults) and its documentation, and, where the function sees more than the
+schedule, a hook: polynomial's ``lr_init`` and ``min_lr`` come from the optimizer's lr, and
+``get_wsd_schedule`` keeps transformers' rule for ``num_training_steps`` with
+``num_stable_steps``. Each function has exactly transformers' signature and returns a
+:class:`~stepsize.torch.ScheduledLR` (a ``LambdaLR``-compatible scheduler whose state dict
+loads with ``weights_only=True``). Arguments are checked once, by the schedule and
+``ScheduledLR``; only what the schedule cannot see is checked here, with transformers' texts.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from stepsize import schedules
-from stepsize.torch._scheduled_lr import ScheduledLR
+from stepsize._validation import check_real
+from stepsize.torch._scheduler_row import SchedulerRow
 
 __all__ = [
     "get_constant_schedule",
@@ -30,250 +36,217 @@ __all__ = [
     "get_wsd_schedule",
 ]
 
-_WSD_TYPES = ("linear", "cosine", "1-sqrt")
+
+def _base_lr(optimizer: Optimizer) -> float:
+    # transformers' polynomial and min_lr arguments are relative to the optimizer's default lr.
+    lr = optimizer.defaults.get("lr")
+    return check_real("optimizer.defaults['lr']", lr.item() if torch.is_tensor(lr) else lr)
 
 
-def get_constant_schedule(optimizer: Optimizer, last_epoch: int = -1) -> ScheduledLR:
-    """A constant lr: the one set in the optimizer.
+def _polynomial(optimizer: Optimizer, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {**arguments, "lr_init": _base_lr(optimizer)}
 
-    Args:
-        optimizer: the optimizer whose lr is scheduled.
-        last_epoch: index of the last step when resuming; -1 to start.
 
-    Example:
-        >>> import torch
-        >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5)
-        >>> get_constant_schedule(opt).get_last_lr()
-        [0.5]
-    """
-    return ScheduledLR(optimizer, schedules.get("constant"), last_epoch)
+def _min_lr(optimizer: Optimizer, arguments: dict[str, Any]) -> dict[str, Any]:
+    arguments = dict(arguments)
+    min_lr, rate = arguments.pop("min_lr"), arguments.pop("min_lr_rate")
+    if min_lr is not None and rate is not None:
+        raise ValueError("Only one of min_lr or min_lr_rate should be set")
+    if min_lr is not None:
+        lr = _base_lr(optimizer)
+        min_lr = check_real("min_lr", min_lr, low=0.0, high=lr)
+        rate = min_lr / lr if lr else 0.0  # a zero lr leaves nothing to scale
+    elif rate is None:
+        raise ValueError(
+            "One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`"
+        )
+    return {**arguments, "min_lr_rate": rate}
+
+
+def _wsd(optimizer: Optimizer, arguments: dict[str, Any]) -> dict[str, Any]:
+    if arguments["num_training_steps"] is not None and arguments["num_stable_steps"] is not None:
+        warnings.warn(
+            "Both num_training_steps and num_stable_steps are specified. "
+            "num_stable_steps will be used.",
+            stacklevel=3,  # the caller of get_wsd_schedule
+        )
+        return {**arguments, "num_training_steps": None}
+    return arguments
+
+
+_W, _T = ("num_warmup_steps", int), ("num_training_steps", int)
+_LAST_EPOCH = ("last_epoch", int, -1)
+_MIN_LR = (("min_lr", float | None, None), ("min_lr_rate", float | None, None))
+_W_DOC = "num_warmup_steps: steps of linear warmup from 0 to the lr."
+_T_DOC = "num_training_steps: the total number of optimizer steps."
+_CYCLES_DOC = "num_cycles: cosine waves over the decay (0.5: a half wave)."
+_MIN_LR_DOC = (
+    "min_lr: the final lr (give it or min_lr_rate).\n"
+    "min_lr_rate: the final lr as a fraction of the lr."
+)
+_ONE_MIN_LR = ", or unless exactly one of ``min_lr`` and ``min_lr_rate`` is given"
+
+_TABLE = (
+    SchedulerRow(
+        "get_constant_schedule",
+        "constant",
+        (_LAST_EPOCH,),
+        summary="A constant lr: the one set in the optimizer.",
+        arguments="",
+        example_call="",
+        example_lrs="[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]",
+    ),
+    SchedulerRow(
+        "get_constant_schedule_with_warmup",
+        "constant_with_warmup",
+        (_W, _LAST_EPOCH),
+        summary="Linear warmup from 0 over ``num_warmup_steps``, then the optimizer's lr.",
+        arguments=_W_DOC,
+        example_call="num_warmup_steps=4",
+        example_lrs="[0.0, 0.25, 0.5, 0.75, 1.0, 1.0]",
+    ),
+    SchedulerRow(
+        "get_linear_schedule_with_warmup",
+        "linear",
+        (_W, _T, _LAST_EPOCH),
+        summary="Linear warmup from 0, then linear decay to 0 at ``num_training_steps``.",
+        arguments=f"{_W_DOC}\n{_T_DOC}",
+        example_call="num_warmup_steps=2, num_training_steps=5",
+        example_lrs="[0.0, 0.5, 1.0, 0.6667, 0.3333, 0.0]",
+    ),
+    SchedulerRow(
+        "get_cosine_schedule_with_warmup",
+        "cosine",
+        (_W, _T, ("num_cycles", float, 0.5), _LAST_EPOCH),
+        summary="Linear warmup, then cosine decay; past ``num_training_steps`` the lr holds "
+        "its final value (transformers' rises again).",
+        arguments=f"{_W_DOC}\n{_T_DOC}\n{_CYCLES_DOC}",
+        example_call="num_warmup_steps=1, num_training_steps=5",
+        example_lrs="[0.0, 1.0, 0.8536, 0.5, 0.1464, 0.0]",
+    ),
+    SchedulerRow(
+        "get_cosine_with_hard_restarts_schedule_with_warmup",
+        "cosine_with_restarts",
+        (_W, _T, ("num_cycles", int, 1), _LAST_EPOCH),
+        summary="Linear warmup, then ``num_cycles`` cosine decays to 0, each from the lr.",
+        arguments=f"{_W_DOC}\n{_T_DOC}\nnum_cycles: the number of decays (hard restarts).",
+        example_call="num_warmup_steps=1, num_training_steps=5, num_cycles=2",
+        example_lrs="[0.0, 1.0, 0.5, 1.0, 0.5, 0.0]",
+    ),
+    SchedulerRow(
+        "get_polynomial_decay_schedule_with_warmup",
+        "polynomial",
+        (_W, _T, ("lr_end", float, 1e-7), ("power", float, 1.0), _LAST_EPOCH),
+        summary="Linear warmup, then polynomial decay from the optimizer's default lr "
+        "(``optimizer.defaults['lr']``) to ``lr_end``.",
+        arguments=f"{_W_DOC}\n{_T_DOC}\nlr_end: the final lr.\npower: the decay's exponent.",
+        example_call="num_warmup_steps=1, num_training_steps=5, lr_end=0.2, power=2",
+        example_lrs="[0.0, 1.0, 0.65, 0.4, 0.25, 0.2]",
+        hook=_polynomial,
+        raises=", or if ``lr_end`` is not smaller than the optimizer's default lr",
+    ),
+    SchedulerRow(
+        "get_inverse_sqrt_schedule",
+        "inverse_sqrt",
+        (_W, ("timescale", int | None, None), _LAST_EPOCH),
+        summary="Linear warmup, then ``1/sqrt((t + timescale - W) / timescale)``.",
+        arguments=f"{_W_DOC}\ntimescale: the decay's time scale; None: W, or 10000 if W is 0.",
+        example_call="num_warmup_steps=2",
+        example_lrs="[0.0, 0.5, 1.0, 0.8165, 0.7071, 0.6325]",
+    ),
+    SchedulerRow(
+        "get_cosine_with_min_lr_schedule_with_warmup",
+        "cosine_with_min_lr",
+        (_W, _T, ("num_cycles", float, 0.5), _LAST_EPOCH, *_MIN_LR),
+        summary="Linear warmup, then cosine decay to a minimum lr, held past "
+        "``num_training_steps``.",
+        arguments=f"{_W_DOC}\n{_T_DOC}\n{_CYCLES_DOC}\n{_MIN_LR_DOC}",
+        example_call="num_warmup_steps=1, num_training_steps=5, min_lr=0.1",
+        example_lrs="[0.0, 1.0, 0.8682, 0.55, 0.2318, 0.1]",
+        hook=_min_lr,
+        raises=_ONE_MIN_LR,
+    ),
+    SchedulerRow(
+        "get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+        "cosine_warmup_with_min_lr",
+        (
+            _W,
+            _T,
+            ("num_cycles", float, 0.5),
+            _LAST_EPOCH,
+            *_MIN_LR,
+            ("warmup_lr_rate", float | None, None),
+        ),
+        summary="Warmup from ``warmup_lr_rate`` (or 1/W), then cosine decay reaching the "
+        "minimum lr at step ``num_training_steps - 1`` and holding it.",
+        arguments=f"{_W_DOC}\n{_T_DOC}\n{_CYCLES_DOC}\n{_MIN_LR_DOC}\n"
+        "warmup_lr_rate: the lr at step 0 as a fraction of the lr; None: 1 / W.",
+        example_call="num_warmup_steps=2, num_training_steps=5, min_lr_rate=0.1",
+        example_lrs="[0.5, 1.0, 0.775, 0.325, 0.1, 0.1]",
+        hook=_min_lr,
+        raises=_ONE_MIN_LR,
+    ),
+    SchedulerRow(
+        "get_wsd_schedule",
+        "warmup_stable_decay",
+        (
+            _W,
+            ("num_decay_steps", int),
+            ("num_training_steps", int | None, None),
+            ("num_stable_steps", int | None, None),
+            ("warmup_type", str, "linear"),
+            ("decay_type", str, "cosine"),
+            ("min_lr_ratio", float, 0),
+            ("num_cycles", float, 0.5),
+            _LAST_EPOCH,
+        ),
+        summary="Warmup-stable-decay: warmup to the lr, hold it, decay to ``min_lr_ratio`` × "
+        "the lr.",
+        arguments=f"{_W_DOC}\nnum_decay_steps: steps of decay.\n"
+        "num_training_steps: gives the stable phase, T − W − D, if num_stable_steps is None.\n"
+        "num_stable_steps: steps at the lr (wins, with a warning, if both are given).\n"
+        'warmup_type: "linear", "cosine" or "1-sqrt".\n'
+        'decay_type: "linear", "cosine" or "1-sqrt".\n'
+        f"min_lr_ratio: the floor (and start) as a fraction of the lr.\n{_CYCLES_DOC}",
+        example_call="num_warmup_steps=1, num_decay_steps=2, num_training_steps=5",
+        example_lrs="[0.0, 1.0, 1.0, 1.0, 0.5, 0.0]",
+        hook=_wsd,
+        raises=", or if neither ``num_training_steps`` nor ``num_stable_steps`` is given",
+    ),
+)
+
+
+_FUNCTIONS = {row.function: row.build(__name__) for row in _TABLE}
+get_constant_schedule = _FUNCTIONS["get_constant_schedule"]
+get_constant_schedule_with_warmup = _FUNCTIONS["get_constant_schedule_with_warmup"]
+get_linear_schedule_with_warmup = _FUNCTIONS["get_linear_schedule_with_warmup"]
+get_cosine_schedule_with_warmup = _FUNCTIONS["get_cosine_schedule_with_warmup"]
+get_cosine_with_hard_restarts_schedule_with_warmup = _FUNCTIONS[
+    "get_cosine_with_hard_restarts_schedule_with_warmup"
+]
+get_polynomial_decay_schedule_with_warmup = _FUNCTIONS["get_polynomial_decay_schedule_with_warmup"]
+get_inverse_sqrt_schedule = _FUNCTIONS["get_inverse_sqrt_schedule"]
+get_cosine_with_min_lr_schedule_with_warmup = _FUNCTIONS[
+    "get_cosine_with_min_lr_schedule_with_warmup"
+]
+get_cosine_with_min_lr_schedule_with_warmup_lr_rate = _FUNCTIONS[
+    "get_cosine_with_min_lr_schedule_with_warmup_lr_rate"
+]
+get_wsd_schedule = _FUNCTIONS["get_wsd_schedule"]
 
 
 def get_reduce_on_plateau_schedule(optimizer: Optimizer, **kwargs: Any) -> ReduceLROnPlateau:
     """torch's ``ReduceLROnPlateau(optimizer, **kwargs)``: lowers the lr when a metric stalls.
 
     Step it with the metric: ``scheduler.step(val_loss)``.
-    """
-    return ReduceLROnPlateau(optimizer, **kwargs)
-
-
-def get_constant_schedule_with_warmup(
-    optimizer: Optimizer, num_warmup_steps: int, last_epoch: int = -1
-) -> ScheduledLR:
-    """Linear warmup from 0 over ``num_warmup_steps``, then the optimizer's lr.
 
     Example:
         >>> import torch
-        >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-        >>> get_constant_schedule_with_warmup(opt, num_warmup_steps=4).get_last_lr()
-        [0.0]
+        >>> optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        >>> scheduler = get_reduce_on_plateau_schedule(optimizer, patience=0, factor=0.5)
+        >>> for loss in (3.0, 4.0, 5.0):
+        ...     scheduler.step(loss)
+        >>> scheduler.get_last_lr()
+        [0.25]
     """
-    schedule = schedules.get("constant_with_warmup", num_warmup_steps=num_warmup_steps)
-    return ScheduledLR(optimizer, schedule, last_epoch)
-
-
-def get_linear_schedule_with_warmup(
-    optimizer: Optimizer, num_warmup_steps: int, num_training_steps: int, last_epoch: int = -1
-) -> ScheduledLR:
-    """Linear warmup from 0, then linear decay to 0 at ``num_training_steps``."""
-    schedule = schedules.get(
-        "linear", num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps
-    )
-    return ScheduledLR(optimizer, schedule, last_epoch)
-
-
-def get_cosine_schedule_with_warmup(
-    optimizer: Optimizer,
-    num_warmup_steps: int,
-    num_training_steps: int,
-    num_cycles: float = 0.5,
-    last_epoch: int = -1,
-) -> ScheduledLR:
-    """Linear warmup, then cosine decay; ``num_cycles=0.5`` is a half cosine to 0.
-
-    Past ``num_training_steps`` the lr holds its final value (transformers' rises again).
-    """
-    schedule = schedules.get(
-        "cosine",
-        num_warmup_steps=num_warmup_steps,
-        num_training_steps=num_training_steps,
-        num_cycles=num_cycles,
-    )
-    return ScheduledLR(optimizer, schedule, last_epoch)
-
-
-def get_cosine_with_hard_restarts_schedule_with_warmup(
-    optimizer: Optimizer,
-    num_warmup_steps: int,
-    num_training_steps: int,
-    num_cycles: int = 1,
-    last_epoch: int = -1,
-) -> ScheduledLR:
-    """Linear warmup, then ``num_cycles`` cosine decays to 0, each restarting at the top."""
-    schedule = schedules.get(
-        "cosine_with_restarts",
-        num_warmup_steps=num_warmup_steps,
-        num_training_steps=num_training_steps,
-        num_cycles=num_cycles,
-    )
-    return ScheduledLR(optimizer, schedule, last_epoch)
-
-
-def get_polynomial_decay_schedule_with_warmup(
-    optimizer: Optimizer,
-    num_warmup_steps: int,
-    num_training_steps: int,
-    lr_end: float = 1e-7,
-    power: float = 1.0,
-    last_epoch: int = -1,
-) -> ScheduledLR:
-    """Linear warmup, then polynomial decay from ``optimizer.defaults["lr"]`` to ``lr_end``.
-
-    Raises:
-        ValueError: if ``lr_end`` is not smaller than the optimizer's default lr.
-    """
-    lr_init = optimizer.defaults["lr"]
-    if not (lr_init > lr_end):
-        raise ValueError(f"lr_end ({lr_end}) must be smaller than initial lr ({lr_init})")
-    schedule = schedules.get(
-        "polynomial",
-        num_warmup_steps=num_warmup_steps,
-        num_training_steps=num_training_steps,
-        lr_init=float(lr_init),
-        lr_end=float(lr_end),
-        power=power,
-    )
-    return ScheduledLR(optimizer, schedule, last_epoch)
-
-
-def get_inverse_sqrt_schedule(
-    optimizer: Optimizer,
-    num_warmup_steps: int,
-    timescale: int | None = None,
-    last_epoch: int = -1,
-) -> ScheduledLR:
-    """Linear warmup, then ``1/sqrt((t + timescale - W) / timescale)``.
-
-    ``timescale`` defaults to ``num_warmup_steps``, or 10000 when that is 0.
-    """
-    schedule = schedules.get("inverse_sqrt", num_warmup_steps=num_warmup_steps, timescale=timescale)
-    return ScheduledLR(optimizer, schedule, last_epoch)
-
-
-def _min_lr_rate(optimizer: Optimizer, min_lr: float | None, min_lr_rate: float | None) -> float:
-    if min_lr is not None and min_lr_rate is not None:
-        raise ValueError("Only one of min_lr or min_lr_rate should be set")
-    if min_lr is not None:
-        return float(min_lr / optimizer.defaults["lr"])
-    if min_lr_rate is None:
-        raise ValueError(
-            "One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`"
-        )
-    return min_lr_rate
-
-
-def get_cosine_with_min_lr_schedule_with_warmup(
-    optimizer: Optimizer,
-    num_warmup_steps: int,
-    num_training_steps: int,
-    num_cycles: float = 0.5,
-    last_epoch: int = -1,
-    min_lr: float | None = None,
-    min_lr_rate: float | None = None,
-) -> ScheduledLR:
-    """Linear warmup, then cosine decay to ``min_lr`` (or ``min_lr_rate`` × the lr).
-
-    Raises:
-        ValueError: unless exactly one of ``min_lr`` and ``min_lr_rate`` is given.
-    """
-    schedule = schedules.get(
-        "cosine_with_min_lr",
-        num_warmup_steps=num_warmup_steps,
-        num_training_steps=num_training_steps,
-        min_lr_rate=_min_lr_rate(optimizer, min_lr, min_lr_rate),
-        num_cycles=num_cycles,
-    )
-    return ScheduledLR(optimizer, schedule, last_epoch)
-
-
-def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
-    optimizer: Optimizer,
-    num_warmup_steps: int,
-    num_training_steps: int,
-    num_cycles: float = 0.5,
-    last_epoch: int = -1,
-    min_lr: float | None = None,
-    min_lr_rate: float | None = None,
-    warmup_lr_rate: float | None = None,
-) -> ScheduledLR:
-    """``cosine_warmup_with_min_lr``: warmup from ``warmup_lr_rate`` (or 1/W), then cosine
-    decay reaching ``min_lr`` at step ``num_training_steps - 1`` and holding it.
-
-    Raises:
-        ValueError: unless exactly one of ``min_lr`` and ``min_lr_rate`` is given.
-    """
-    schedule = schedules.get(
-        "cosine_warmup_with_min_lr",
-        num_warmup_steps=num_warmup_steps,
-        num_training_steps=num_training_steps,
-        min_lr_rate=_min_lr_rate(optimizer, min_lr, min_lr_rate),
-        num_cycles=num_cycles,
-        warmup_lr_rate=warmup_lr_rate,
-    )
-    return ScheduledLR(optimizer, schedule, last_epoch)
-
-
-def get_wsd_schedule(
-    optimizer: Optimizer,
-    num_warmup_steps: int,
-    num_decay_steps: int,
-    num_training_steps: int | None = None,
-    num_stable_steps: int | None = None,
-    warmup_type: str = "linear",
-    decay_type: str = "cosine",
-    min_lr_ratio: float = 0,
-    num_cycles: float = 0.5,
-    last_epoch: int = -1,
-) -> ScheduledLR:
-    """Warmup-stable-decay: warmup to the lr, hold it, decay to ``min_lr_ratio`` × the lr.
-
-    The stable phase lasts ``num_stable_steps``, or ``num_training_steps - num_warmup_steps
-    - num_decay_steps`` when only ``num_training_steps`` is given. Warmup and decay shapes
-    are ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
-
-    Raises:
-        ValueError: if neither ``num_training_steps`` nor ``num_stable_steps`` is given, or
-            for an unknown warmup or decay type.
-
-    Warns:
-        UserWarning: if both are given (``num_stable_steps`` is used).
-    """
-    if num_training_steps is None and num_stable_steps is None:
-        raise ValueError("Either num_training_steps or num_stable_steps must be specified.")
-    if num_training_steps is not None and num_stable_steps is not None:
-        warnings.warn(
-            "Both num_training_steps and num_stable_steps are specified. "
-            "num_stable_steps will be used.",
-            stacklevel=2,
-        )
-        num_training_steps = None
-    if warmup_type not in _WSD_TYPES:
-        raise ValueError(
-            f"Unknown warmup type: {warmup_type}, expected 'linear', 'cosine' or '1-sqrt'"
-        )
-    if decay_type not in _WSD_TYPES:
-        raise ValueError(
-            f"Unknown decay type: {decay_type}, expected 'linear', 'cosine' or '1-sqrt'"
-        )
-    schedule = schedules.get(
-        "warmup_stable_decay",
-        num_warmup_steps=num_warmup_steps,
-        num_decay_steps=num_decay_steps,
-        num_training_steps=num_training_steps,
-        num_stable_steps=num_stable_steps,
-        warmup_type=warmup_type,
-        decay_type=decay_type,
-        min_lr_ratio=min_lr_ratio,
-        num_cycles=num_cycles,
-    )
-    return ScheduledLR(optimizer, schedule, last_epoch)
+    return ReduceLROnPlateau(optimizer, **kwargs)

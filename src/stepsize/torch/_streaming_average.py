@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from stepsize._validation import check_int
+
 __all__ = ["StreamingAverage"]
 
 
 class StreamingAverage:
     """The mean of the last ``window_size`` values, updated one value at a time.
+
+    Raises:
+        TypeError: if ``window_size`` is not an integer.
+        ValueError: if ``window_size`` is below 1.
 
     Example:
         >>> avg = StreamingAverage(window_size=2)
@@ -18,7 +24,7 @@ class StreamingAverage:
     """
 
     def __init__(self, window_size: int) -> None:
-        self.window_size = window_size
+        self.window_size = check_int("window_size", window_size, low=1)
         self.values: deque[float] = deque()
         self.sum = 0.0
 
