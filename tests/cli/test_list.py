@@ -5,6 +5,7 @@ import dataclasses
 from stepsize import schedules
 from stepsize.cli import main
 from stepsize.cli._list import format_parameters
+from stepsize.schedules._base import schedule_class
 
 
 def test_lists_every_name_with_its_parameters_and_defaults(capsys):
@@ -21,7 +22,7 @@ def test_lists_every_name_with_its_parameters_and_defaults(capsys):
 
 def test_format_parameters_follows_the_dataclass_fields():
     for name in schedules.names():
-        fields = [f for f in dataclasses.fields(schedules.schedule_class(name)) if f.init]
+        fields = [f for f in dataclasses.fields(schedule_class(name)) if f.init]
         text = format_parameters(name)
         for field in fields:
             if field.default is dataclasses.MISSING:

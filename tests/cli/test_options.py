@@ -65,8 +65,8 @@ def test_lr_is_polynomials_lr_init_and_min_lr_becomes_a_rate():
 def test_nested_configs_in_set():
     inner = '{"name": "cosine", "num_warmup_steps": 0, "num_training_steps": 5}'
     args = _args("--warmup-steps", "2", "--set", f"schedule={inner}")
-    s = build_schedule("warmup", args)
-    assert s == schedules.warmup(
+    s = build_schedule("with_warmup", args)
+    assert s == schedules.WithWarmup(
         schedules.get("cosine", num_warmup_steps=0, num_training_steps=5), 2
     )
 
@@ -78,11 +78,27 @@ def test_nested_configs_in_set():
         ("linear", ["--warmup-steps", "2"], "schedule 'linear' needs --training-steps"),
         ("warmup_stable_decay", ["--warmup-steps", "2"], "needs --set num_decay_steps=VALUE"),
         ("linear", ["--warmup-steps", "2", "--training-steps", "5", "--set", "num_cycles=2"],
-         "linear: schedule 'linear' got unexpected argument(s) num_cycles"),
+         "linear: schedule 'linear' got unexpected argument(s) num_cycles=2;"),
+        ("linear", ["--warmup-steps", "2", "--training-steps", "5", "--set", "min_lr=0.1"],
+         "linear: schedule 'linear' got unexpected argument(s) min_lr=0.1;"),
+        ("cosine_with_min_lr", ["--warmup-steps", "2", "--training-steps", "5",
+                                "--set", "min_lr=low"], "min_lr must be a real number, got 'low'"),
+        ("cosine_with_min_lr", ["--warmup-steps", "2", "--training-steps", "5",
+                                "--set", "min_lr=null"], "min_lr must be a real number, got None"),
+        ("cosine", ["--warmup-steps", "2", "--training-steps", "5", "--set", "num_cycles=\"2\""],
+         "cosine: num_cycles must be a real number, got '2' (str)"),
+        ("warmup_stable_decay", ["--warmup-steps", "2", "--training-steps", "5", "--set",
+                                 "num_decay_steps=2.5"],
+         "warmup_stable_decay: num_decay_steps must be an integer, got 2.5 (float)"),
+        ("warmup", ["--warmup-steps", "2"], "unknown schedule name 'warmup'; valid names:"),
         ("cosine", ["--warmup-steps", "2", "--training-steps", "5", "--set", "num_cycles=0"],
          "cosine: num_cycles must be a finite number > 0.0, got 0"),
         ("linear", ["--warmup-steps", "1", "--training-steps", "5", "--lr", "nan"],
-         "--lr must be a finite number > 0, got nan"),
+         "--lr must be a finite number > 0.0, got nan"),
+        ("linear", ["--warmup-steps", "1", "--training-steps", "5", "--lr", "0"],
+         "--lr must be a finite number > 0.0, got 0.0"),
+        ("linear", ["--warmup-steps", "1", "--training-steps", "5", "--lr", "inf"],
+         "--lr must be a finite number > 0.0, got inf"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_usage_error(name, argv, message):
@@ -98,10 +114,10 @@ def test_horizon_and_step_count():
     assert horizon(linear) == 10 and horizon(wsd) == 9
     assert horizon(schedules.get("inverse_sqrt", num_warmup_steps=5)) == 20
     assert horizon(schedules.get("constant")) == 10
-    assert horizon(schedules.scale(linear, 2.0)) == 10
-    assert horizon(schedules.warmup(linear, 3)) == 13
-    assert horizon(schedules.join([linear, wsd], [4])) == 13
+    assert horizon(schedules.Scale(linear, 2.0)) == 10
+    assert horizon(schedules.WithWarmup(linear, 3)) == 13
+    assert horizon(schedules.Join([linear, wsd], [4])) == 13
     assert step_count(_args(), [linear, wsd]) == 11
     assert step_count(_args("--steps", "3"), [linear]) == 3
-    with pytest.raises(UsageError, match="--steps must be >= 1, got 0"):
+    with pytest.raises(UsageError, match=r"^--steps must be an integer >= 1, got 0$"):
         step_count(_args("--steps", "0"), [linear])

@@ -56,7 +56,7 @@ def test_errors_exit_2_on_one_line(tmp_path, monkeypatch, capsys, argv, message)
 def test_phases():
     linear = schedules.get("linear", num_warmup_steps=2, num_training_steps=10)
     assert phases(linear) == [("warmup", 0, 2), ("decay", 2, 10)]
-    assert phases(schedules.scale(linear, 2.0)) == phases(linear)
+    assert phases(schedules.Scale(linear, 2.0)) == phases(linear)
     wsd = schedules.get("warmup_stable_decay", num_warmup_steps=0, num_decay_steps=3,
                         num_training_steps=10)  # fmt: skip
     assert phases(wsd) == [("stable", 0, 7), ("decay", 7, 10)]

@@ -8,6 +8,7 @@ from typing import Any
 
 from stepsize import schedules
 from stepsize.cli._options import schedule_parameters
+from stepsize.schedules._base import schedule_class
 
 __all__ = ["add_parser", "format_parameters", "run"]
 
@@ -36,7 +37,7 @@ def format_parameters(name: str) -> str:
 
 
 def _summary(name: str) -> str:
-    doc = schedules.schedule_class(name).__doc__ or ""
+    doc = schedule_class(name).__doc__ or ""
     return doc.strip().splitlines()[0].replace("``", "") if doc.strip() else ""
 
 

@@ -1,7 +1,9 @@
 """Options shared by ``show`` and ``plot``: turn NAME, step counts and ``--set`` into schedules.
 
 ``--set KEY=VALUE`` values are parsed as JSON (numbers, true/false/null, lists, objects),
-else kept as strings; they are never evaluated.
+else kept as strings; they are never evaluated. Values are checked where they are used, by
+``stepsize._validation`` (the options here) or by the schedule, and a failed check is a
+``UsageError``.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from stepsize import schedules
+from stepsize._validation import check_int, check_real
+from stepsize.schedules._base import schedule_class
 
 __all__ = [
     "UsageError",
@@ -28,10 +31,19 @@ __all__ = [
 
 # The command-line options that stand for a schedule parameter, where the schedule takes it.
 _STEP_OPTIONS = {"num_warmup_steps": "warmup_steps", "num_training_steps": "training_steps"}
+_T = TypeVar("_T")
 
 
 class UsageError(Exception):
     """A bad name, parameter or option: reported on one line, exit code 2."""
+
+
+def _usage(check: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """``check(*args, **kwargs)``, its TypeError or ValueError turned into a ``UsageError``."""
+    try:
+        return check(*args, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def add_schedule_options(parser: argparse.ArgumentParser) -> None:
@@ -106,17 +118,8 @@ def schedule_parameters(name: str) -> dict[str, Any]:
     Raises:
         UsageError: for an unknown name (the message lists the valid ones).
     """
-    try:
-        cls = schedules.schedule_class(name)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    cls = _usage(schedule_class, name)
     return {f.name: f.default for f in dataclasses.fields(cls) if f.init}
-
-
-def _check_lr(lr: float) -> float:
-    if not (math.isfinite(lr) and lr > 0):
-        raise UsageError(f"--lr must be a finite number > 0, got {lr!r}")
-    return lr
 
 
 def build_schedule(
@@ -131,7 +134,7 @@ def build_schedule(
         UsageError: for an unknown name, a missing, unexpected or bad parameter.
     """
     parameters = schedule_parameters(name)
-    lr = _check_lr(args.lr)
+    lr = _usage(check_real, "--lr", args.lr, low=0.0, low_open=True)
     kwargs: dict[str, Any] = {}
     for parameter, option in _STEP_OPTIONS.items():
         if parameter in parameters and getattr(args, option) is not None:
@@ -142,10 +145,7 @@ def build_schedule(
     if "min_lr" in given and "min_lr_rate" in parameters:
         if "min_lr_rate" in given:
             raise UsageError("give only one of min_lr or min_lr_rate")
-        min_lr = given.pop("min_lr")
-        if isinstance(min_lr, bool) or not isinstance(min_lr, int | float):
-            raise UsageError(f"min_lr must be a number, got {min_lr!r}")
-        given["min_lr_rate"] = min_lr / lr
+        given["min_lr_rate"] = _usage(check_real, "min_lr", given.pop("min_lr")) / lr
     kwargs.update(given)
     missing = [
         p for p, default in parameters.items() if default is dataclasses.MISSING and p not in kwargs
@@ -176,7 +176,7 @@ def horizon(schedule: schedules.Schedule) -> int:
         return schedule.num_warmup_steps + schedule.stable_steps + schedule.num_decay_steps
     if isinstance(schedule, schedules.Scale):
         return horizon(schedule.schedule)
-    if isinstance(schedule, schedules.Warmup):
+    if isinstance(schedule, schedules.WithWarmup):
         return schedule.num_warmup_steps + horizon(schedule.schedule)
     if isinstance(schedule, schedules.Join):
         return (schedule.boundaries or (0,))[-1] + horizon(schedule.schedules[-1])
@@ -194,6 +194,4 @@ def step_count(args: argparse.Namespace, schedule_list: list[schedules.Schedule]
     """
     if args.steps is None:
         return max(horizon(s) for s in schedule_list) + 1
-    if args.steps < 1:
-        raise UsageError(f"--steps must be >= 1, got {args.steps}")
-    return args.steps
+    return _usage(check_int, "--steps", args.steps, low=1)
