@@ -40,7 +40,7 @@ class Schedule:
         name = cls.__dict__.get("name")
         if not name:
             return
-        taken = _REGISTRY.get(name) or _REGISTRY.get(_LOADING_ALIASES.get(name, ""))
+        taken = _REGISTRY.get(_LOADING_ALIASES.get(name, name))  # as from_config resolves it
         if taken is not None:
             raise ValueError(
                 f"schedule name {name!r} of {_qualified_name(cls)} is already taken by "

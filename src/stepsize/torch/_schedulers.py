@@ -84,7 +84,7 @@ _MIN_LR_DOC = (
     "min_lr: the final lr (give it or min_lr_rate).\n"
     "min_lr_rate: the final lr as a fraction of the lr."
 )
-_ONE_MIN_LR = ", or unless exactly one of ``min_lr`` and ``min_lr_rate`` is given"
+_ONE_MIN_LR = ", or if not exactly one of ``min_lr`` and ``min_lr_rate`` is given"
 
 _TABLE = (
     SchedulerRow(
