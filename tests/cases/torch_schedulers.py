@@ -5,11 +5,15 @@
 * ``NOT_IN_4_46`` / ``NEWER_THAN_4_46``: our ``get_*`` functions transformers 4.46.3 lacks, or
   has with an older signature; ``SAME_SIGNATURE_AS_4_46``: the schedule functions it has with
   our signature.
+* ``VALID_CALLS``: valid arguments after the optimizer for each schedule function.
 * ``FUNCTION_ERRORS``: bad arguments of the schedule functions, with the argument named.
 * ``DISPATCH_CASES`` / ``DISPATCH_ERRORS``: ``get_scheduler`` calls compared with 4.46.3.
+* ``make_optimizer``: an SGD optimizer with one parameter group per lr.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 FUNCTIONS = {
     "constant": "get_constant_schedule",
@@ -31,6 +35,19 @@ NEWER_THAN_4_46 = ("get_wsd_schedule",)
 SAME_SIGNATURE_AS_4_46 = sorted(set(FUNCTIONS.values()) - {*NOT_IN_4_46, *NEWER_THAN_4_46})
 
 _W_T = {"num_warmup_steps": 2, "num_training_steps": 10}
+
+VALID_CALLS: dict[str, dict[str, Any]] = {
+    "get_constant_schedule": {},
+    "get_constant_schedule_with_warmup": {"num_warmup_steps": 2},
+    "get_linear_schedule_with_warmup": _W_T,
+    "get_cosine_schedule_with_warmup": {**_W_T, "num_cycles": 0.75},
+    "get_cosine_with_hard_restarts_schedule_with_warmup": {**_W_T, "num_cycles": 2},
+    "get_polynomial_decay_schedule_with_warmup": {**_W_T, "lr_end": 0.5, "power": 2.0},
+    "get_inverse_sqrt_schedule": {"num_warmup_steps": 2, "timescale": 3},
+    "get_cosine_with_min_lr_schedule_with_warmup": {**_W_T, "min_lr": 1.0},
+    "get_cosine_with_min_lr_schedule_with_warmup_lr_rate": {**_W_T, "min_lr_rate": 0.1},
+    "get_wsd_schedule": {"num_warmup_steps": 2, "num_decay_steps": 3, "num_training_steps": 10},
+}
 
 # (function, kwargs after the optimizer, exception, the argument the message names); the
 # optimizer's lr is 10. Wrong types raise TypeError, bad values ValueError, wherever checked.
@@ -114,3 +131,11 @@ DISPATCH_ERRORS: list[tuple[str, int | None, int | None, dict | None, type]] = [
     ("linear", 2, 10, {"num_cycles": 2}, TypeError),
     ("cosine", 2, 10, {"no_such_argument": 1}, TypeError),
 ]
+
+
+def make_optimizer(lrs=(10.0, 2.0), default=None):
+    """An SGD optimizer with one parameter group per lr; its default lr is the first one."""
+    import torch
+
+    groups = [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in lrs]
+    return torch.optim.SGD(groups, lr=lrs[0] if default is None else default)

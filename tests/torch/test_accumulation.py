@@ -268,26 +268,18 @@ def test_exception_in_block_neither_counts_nor_updates():
 
 
 @pytest.mark.parametrize(
-    ("steps", "error"),
-    [(0, ValueError), (-1, ValueError), (2.5, TypeError), (2.0, TypeError), (True, TypeError),
-     ("4", TypeError), (None, TypeError)],
+    ("argument", "value", "error"),
+    [("steps", 0, ValueError), ("steps", -1, ValueError), ("steps", 2.5, TypeError),
+     ("steps", 2.0, TypeError), ("steps", True, TypeError), ("steps", "4", TypeError),
+     ("steps", None, TypeError), ("max_grad_norm", 0, ValueError),
+     ("max_grad_norm", math.inf, ValueError), ("max_grad_norm", math.nan, ValueError),
+     ("max_grad_norm", "1", TypeError), ("max_grad_norm", True, TypeError)],
 )  # fmt: skip
-def test_bad_steps(steps, error):
+def test_bad_steps_and_max_grad_norm(argument, value, error):
     model = cases.make_model()
-    with pytest.raises(error, match=rf"^steps must be an integer.*, got {re.escape(repr(steps))}"):
-        GradientAccumulation(model, torch.optim.SGD(model.parameters(), lr=0.1), steps=steps)
-
-
-@pytest.mark.parametrize(
-    ("max_grad_norm", "error"),
-    [(0, ValueError), (-1.0, ValueError), (math.inf, ValueError), (math.nan, ValueError),
-     ("1", TypeError), (True, TypeError)],
-)  # fmt: skip
-def test_bad_max_grad_norm(max_grad_norm, error):
-    model = cases.make_model()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(error, match=rf"^max_grad_norm must be a .*, got {max_grad_norm!r}"):
-        GradientAccumulation(model, opt, steps=2, max_grad_norm=max_grad_norm)
+    kwargs = {"steps": 2, argument: value}
+    with pytest.raises(error, match=rf"^{argument} must be an? .*, got {re.escape(repr(value))}"):
+        GradientAccumulation(model, torch.optim.SGD(model.parameters(), lr=0.1), **kwargs)
 
 
 def test_metric_driven_scheduler_is_refused():
