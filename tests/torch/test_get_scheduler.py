@@ -200,3 +200,10 @@ def test_specific_kwargs_dict_is_not_modified():
     kwargs = {**WSD, "num_warmup_steps": 2}
     st.get_scheduler("warmup_stable_decay", _optimizer(), None, None, kwargs)
     assert kwargs == {**WSD, "num_warmup_steps": 2}
+
+
+@pytest.mark.parametrize("specific", [[("num_cycles", 2)], "num_cycles=2", 2])
+def test_specific_kwargs_must_be_a_dict(specific):
+    message = "scheduler_specific_kwargs must be a dict, got "
+    with pytest.raises(TypeError, match=f"^{message}"):
+        st.get_scheduler("cosine", _optimizer(), 2, 10, specific)
