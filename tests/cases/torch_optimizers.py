@@ -1,11 +1,11 @@
 """The torch optimizers' contract table: one ``OptimizerInfo`` per optimizer.
 
-Each row says what the generic contract (``tests/torch/test_optimizer_contract.py``, and the
-distributed tests) needs to know about one optimizer: its class and reference (transformers
-4.46.3's class of the same name), the configurations worth covering, its paths (the switches
-that select them), its error inputs, its state and the shapes to train. A new optimizer, or a
-new option of one, is a row or an entry here; what is specific to one optimizer stays in its
-own test file.
+Each row says what the generic contract (``tests/torch/test_optimizer_contract*.py``, with its
+helpers in ``cases.torch_contract``, and the distributed tests) needs to know about one
+optimizer: its class and reference (transformers 4.46.3's class of the same name), the
+configurations worth covering, its paths (the switches that select them), its error inputs,
+its state and the shapes to train. A new optimizer, or a new option of one, is a row or an
+entry here; what is specific to one optimizer stays in its own test file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from stepsize.torch import Adafactor, AdafactorSchedule, AdamW, get_linear_schedule_with_warmup
+from stepsize.torch import Adafactor, AdamW
 
 __all__ = [
     "ADAFACTOR",
@@ -27,9 +27,6 @@ __all__ = [
     "OPTIMIZERS",
     "ErrorInput",
     "OptimizerInfo",
-    "make_scheduler",
-    "step_with",
-    "train_tiny_model",
 ]
 
 
@@ -286,52 +283,3 @@ ADAFACTOR = OptimizerInfo(
 )
 
 OPTIMIZERS: tuple[OptimizerInfo, ...] = (ADAMW, ADAFACTOR)
-
-
-# ---- Shared by every optimizer --------------------------------------------------------------
-
-
-def step_with(optimizer: torch.optim.Optimizer, params: list, grads: list) -> Any:
-    """One optimizer step per list of gradients (copies, so runs can share them; None: no
-    gradient for that parameter). Returns the optimizer."""
-    for step_grads in grads:
-        for p, grad in zip(params, step_grads, strict=True):
-            p.grad = None if grad is None else grad.clone()
-        optimizer.step()
-    return optimizer
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
-    """A schedule for checkpoint tests: linear warmup and decay, or, for groups whose lr
-    Adafactor computes itself, ``AdafactorSchedule`` (which reports it)."""
-    if any(group["lr"] is None for group in optimizer.param_groups):
-        return AdafactorSchedule(optimizer)
-    return get_linear_schedule_with_warmup(optimizer, num_warmup_steps=3, num_training_steps=20)
-
-
-def train_tiny_model(
-    make_optimizer, *, compile_model=False, compile_step=False, steps=4, device="cpu"
-):
-    """Trains a small MLP on ``device`` for ``steps`` steps; returns copies of its parameters.
-
-    ``make_optimizer(params)`` builds the optimizer. ``compile_model`` / ``compile_step`` wrap
-    the model / the whole training step in ``torch.compile`` (the aot_eager backend, which
-    needs no C++ compiler).
-    """
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-    model.to(device)
-    optimizer = make_optimizer(model.parameters())
-    forward = torch.compile(model, backend="aot_eager") if compile_model else model
-    x, y = torch.randn(16, 4).to(device), torch.randn(16, 1).to(device)
-
-    def step():
-        torch.nn.functional.mse_loss(forward(x), y).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-
-    if compile_step:
-        step = torch.compile(step, backend="aot_eager")
-    for _ in range(steps):
-        step()
-    return [p.detach().clone() for p in model.parameters()]

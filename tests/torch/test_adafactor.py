@@ -15,7 +15,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cases.closeness import assert_close  # noqa: E402
-from cases.torch_optimizers import ADAFACTOR, ADAFACTOR_CONFIGS, step_with  # noqa: E402
+from cases.torch_contract import step_with  # noqa: E402
+from cases.torch_optimizers import ADAFACTOR, ADAFACTOR_CONFIGS  # noqa: E402
 from stepsize.torch import Adafactor  # noqa: E402
 from stepsize.torch._adafactor import AdafactorHyperParams, relative_step_size  # noqa: E402
 

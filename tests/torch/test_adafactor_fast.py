@@ -14,7 +14,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cases.closeness import assert_close, assert_within_ulps  # noqa: E402
-from cases.torch_optimizers import ADAFACTOR, ADAFACTOR_CONFIGS, step_with  # noqa: E402
+from cases.torch_contract import step_with  # noqa: E402
+from cases.torch_optimizers import ADAFACTOR, ADAFACTOR_CONFIGS  # noqa: E402
 from stepsize.torch import Adafactor  # noqa: E402
 from stepsize.torch._adafactor_blocks import (  # noqa: E402
     CPU_BLOCK_NUMEL,

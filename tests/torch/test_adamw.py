@@ -13,7 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cases.closeness import assert_close  # noqa: E402
-from cases.torch_optimizers import ADAMW, ADAMW_CONFIGS, step_with  # noqa: E402
+from cases.torch_contract import step_with  # noqa: E402
+from cases.torch_optimizers import ADAMW, ADAMW_CONFIGS  # noqa: E402
 from stepsize.torch import AdamW  # noqa: E402
 from stepsize.torch import _adamw_optimizer as optimizer_module  # noqa: E402
 

@@ -1,295 +1,38 @@
 """The torch optimizer contract, written once and run for every row of the optimizer table.
 
-Every optimizer in ``cases.torch_optimizers.OPTIMIZERS``, on every path, equals transformers and
-its own reference loop in every precision, and behaves as a complete ``torch.optim`` optimizer:
-closure, ``zero_grad``, param groups (also added later, and rejected whole), resume, GradScaler,
-sparse gradients, ``torch.compile`` and transformers' checkpoints. Tests that take ``device``
-also run on CUDA where there is a GPU (compared with CPU runs).
+Every optimizer in ``cases.torch_optimizers.OPTIMIZERS``, on every path, behaves as a complete
+``torch.optim`` optimizer: closure, ``zero_grad``, parameters without gradients, param groups
+(also added later, and rejected whole), argument errors, sparse gradients, ``torch.compile``,
+GradScaler, resume from a checkpoint and transformers' checkpoints. Tests that take ``device``
+also run on CUDA where there is a GPU. The numbers are in ``test_optimizer_contract_numbers.py``.
 """
 
 from __future__ import annotations
 
 import copy
 import io
-import itertools
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from cases.closeness import assert_close, assert_no_further  # noqa: E402
-from cases.torch_optimizers import (  # noqa: E402
-    OPTIMIZERS,
-    ErrorInput,
-    OptimizerInfo,
+from cases.closeness import assert_close  # noqa: E402
+from cases.torch_contract import (  # noqa: E402
+    assert_identical,
+    assert_rejected,
+    assert_same_run,
+    assert_steps,
+    describe_groups,
+    dtypes,
+    each_optimizer,
     make_scheduler,
+    ours_and_transformers,
+    per_optimizer,
     step_with,
     train_tiny_model,
 )
 
-STEPS = 30
 FLOAT = [torch.float64, torch.float32]
-LOW = [torch.bfloat16, torch.float16]
-REFERENCE = "transformers"  # the implementation name of the reference runs
-
-# Each row's own values of a test axis ("a,b": tuples of two arguments).
-AXES = {
-    "config": lambda info: list(info.configs),
-    "path": lambda info: list(info.paths),
-    # The CPU reference loop is the expected value: every other path here, every path on CUDA.
-    "device,path": lambda info: [
-        *(("cpu", path) for path in info.paths if path != "loop"),
-        *(("cuda", path) for path in info.paths),
-    ],
-    "low_precision_config": lambda info: list(info.low_precision_configs),
-    "resume_config": lambda info: list(info.resume_configs),
-    "scaler_dtype": lambda info: list(info.grad_scaler_dtypes),
-    "error_input": lambda info: info.error_inputs,
-}
-
-
-def _id(value) -> str:
-    if isinstance(value, ErrorInput):
-        return ",".join(f"{key}={item!r}" for key, item in value.kwargs.items())
-    return str(value).removeprefix("torch.")
-
-
-def per_optimizer(*axes: str):
-    """Parametrizes ``info`` and ``axes``: every optimizer row crossed with its own values of
-    each axis (see ``AXES``); cases on CUDA are marked ``cuda``."""
-    names = ["info", *itertools.chain.from_iterable(axis.split(",") for axis in axes)]
-    cases = []
-    for info in OPTIMIZERS:
-        for combo in itertools.product(*(AXES[axis](info) for axis in axes)):
-            values = [
-                item
-                for axis, value in zip(axes, combo, strict=True)
-                for item in (value if "," in axis else (value,))
-            ]
-            marks = [pytest.mark.cuda] if "cuda" in values else []
-            ident = "-".join(_id(v) for v in (info, *values))
-            cases.append(pytest.param(info, *values, id=ident, marks=marks))
-    return pytest.mark.parametrize(names, cases)
-
-
-def each_optimizer():
-    return pytest.mark.parametrize("info", OPTIMIZERS, ids=str)
-
-
-def dtypes(values):
-    return pytest.mark.parametrize("dtype", values, ids=_id)
-
-
-def make_either(info: OptimizerInfo, implementation: str):
-    """A constructor ``(params, **hyper)`` of our optimizer on a path, or of transformers'."""
-    if implementation == REFERENCE:
-        return info.make_reference
-    return lambda params, **hyper: info.make(params, implementation, **hyper)
-
-
-def ours_and_transformers(info: OptimizerInfo, path: str, train_with):
-    """``train_with(make)`` with our optimizer on ``path``, then with transformers': two
-    (params, optimizer) pairs. ``make(params, **hyper)`` builds the optimizer."""
-    return [train_with(make_either(info, implementation)) for implementation in (path, REFERENCE)]
-
-
-@pytest.fixture(scope="session")
-def train(make_params, make_grads):
-    """``train(info, config, implementation, dtype, device="cpu", start=None)``.
-
-    Trains the row's shapes in two param groups (``info.groups``) for ``STEPS`` steps with a
-    path of ours or ``"transformers"``; returns (params, optimizer). The initial values and
-    gradients are rounded to ``start`` first (default: ``dtype``). Runs of the references
-    (transformers, and the CPU loop) are cached: treat results as read-only.
-    """
-    cache = {}
-
-    def run(info, config, implementation, dtype, device="cpu", start=None):
-        key = (info.name, config, implementation, dtype, device, start)
-        if key in cache:
-            return cache[key]
-        hyper = info.configs[config]
-        start_params = make_params(info.shapes, start or dtype, device=device)
-        params = [torch.nn.Parameter(p.detach().to(dtype)) for p in start_params]
-        grads = [[g.to(dtype) for g in step] for step in make_grads(start_params, STEPS)]
-        optimizer = make_either(info, implementation)(info.groups(params, hyper), **hyper)
-        step_with(optimizer, params, grads)
-        if implementation == REFERENCE or (implementation == "loop" and device == "cpu"):
-            cache[key] = params, optimizer
-        return params, optimizer
-
-    return run
-
-
-def state_of(info, optimizer, params) -> list[dict[str, torch.Tensor]]:
-    """Each parameter's state entries named in ``info.state_keys``, in that order."""
-    states = [optimizer.state[p] for p in params]
-    return [{key: state[key] for key in info.state_keys if key in state} for state in states]
-
-
-def assert_same_run(info, ours, theirs, dtype) -> None:
-    """Parameters and state equal per precision ``dtype``; state in the row's dtype."""
-    (params, optimizer), (ref_params, ref_optimizer) = ours, theirs
-    assert_close(params, ref_params, dtype, what="params")
-    mine, expected = state_of(info, optimizer, params), state_of(info, ref_optimizer, ref_params)
-    for index, (state, ref_state) in enumerate(zip(mine, expected, strict=True)):
-        assert state.keys() == ref_state.keys(), index
-        for key, value in state.items():
-            assert value.dtype == info.state_dtype(params[index].dtype), (index, key)
-            assert_close(value, ref_state[key], dtype, what=f"state[{index}][{key}]")
-
-
-def assert_identical(ours, theirs) -> None:
-    """(params, optimizer state) pairs: parameters and every state entry bit-identical
-    (tensors: dtype and device too)."""
-    (params, states), (ref_params, ref_states) = ours, theirs
-    for p, q in zip(params, ref_params, strict=True):
-        assert torch.equal(p, q)
-        state, expected = states[p], ref_states[q]
-        assert state.keys() == expected.keys()
-        for key, value in expected.items():
-            if isinstance(value, torch.Tensor):
-                assert (state[key].dtype, state[key].device) == (value.dtype, value.device), key
-                assert torch.equal(state[key], value), key
-            else:
-                assert state[key] == value, key
-
-
-def assert_steps(optimizer, params, count) -> None:
-    assert [float(optimizer.state[p]["step"]) for p in params] == [count] * len(params)
-
-
-def describe_groups(optimizer) -> list:
-    """The param groups' options and the identities of their parameters."""
-    return [
-        ({k: v for k, v in group.items() if k != "params"}, [id(p) for p in group["params"]])
-        for group in optimizer.param_groups
-    ]
-
-
-def assert_rejected(raised: pytest.ExceptionInfo, argument: str) -> None:
-    """The message names the argument; ours read "<argument> must be …, got <value>"."""
-    message = str(raised.value)
-    assert argument in message
-    if " must " in message:
-        assert message.startswith(f"{argument} must "), message
-        assert ", got " in message, message
-
-
-# ---- numbers ----------------------------------------------------------------------------------
-
-
-@per_optimizer("config", "path")
-@dtypes(FLOAT)
-def test_matches_transformers(info, config, path, dtype, device, train):
-    ours = train(info, config, path, dtype, device)
-    assert_same_run(info, ours, train(info, config, REFERENCE, dtype, device), dtype)
-    assert_steps(ours[1], ours[0], STEPS)
-
-
-@per_optimizer("config", "device,path")
-@dtypes(FLOAT)
-def test_paths_match_the_cpu_reference_loop(info, config, device, path, dtype, train):
-    ours = train(info, config, path, dtype, device)
-    assert_same_run(info, ours, train(info, config, "loop", dtype), dtype)
-
-
-@per_optimizer("low_precision_config", "path")
-@dtypes(LOW)
-def test_low_precision_no_further_from_float32_than_transformers(
-    info, low_precision_config, path, dtype, device, train
-):
-    """Compared with transformers' float32 run from the same rounded start and gradients."""
-    config = low_precision_config
-    runs = [
-        train(info, config, path, dtype, device),
-        train(info, config, REFERENCE, dtype, device),
-        train(info, config, REFERENCE, torch.float32, device, start=dtype),
-    ]
-    params, optimizer = runs[0]
-    assert all(p.dtype == dtype for p in params)
-    for state in state_of(info, optimizer, params):
-        assert all(value.dtype == info.state_dtype(dtype) for value in state.values())
-    states = [
-        [value for state in state_of(info, opt, ps) for value in state.values()] for ps, opt in runs
-    ]
-    slack = info.low_precision_slack
-    assert_no_further(*(ps for ps, _ in runs), slack=slack, what="params")
-    assert_no_further(*states, slack=slack, what="state")
-
-
-@per_optimizer("path")
-def test_uneven_step_counts_match_transformers(info, path, device, make_params, make_grads):
-    """Parameter i misses every (i + 2)-th step: each keeps its own step count."""
-    config = info.configs[info.resume_configs[0]]
-
-    def train_with(make):
-        params = make_params(info.shapes, torch.float64, device=device)
-        grads = [
-            [None if t % (i + 2) == 1 else grad for i, grad in enumerate(step_grads)]
-            for t, step_grads in enumerate(make_grads(params, 12))
-        ]
-        return params, step_with(make(params, **config), params, grads)
-
-    ours, theirs = ours_and_transformers(info, path, train_with)
-    assert len({float(ours[1].state[p]["step"]) for p in ours[0]}) > 1
-    assert_same_run(info, ours, theirs, torch.float64)
-
-
-@per_optimizer("path")
-def test_mixed_dtypes_and_transposed_grads_match_transformers(
-    info, path, device, make_params, make_grads
-):
-    """float32 and float64 parameters in one group; 2-D gradients stored transposed."""
-    config = info.configs[info.resume_configs[0]]
-
-    def train_with(make):
-        params = make_params(info.shapes, device=device)
-        params += make_params([(3, 5)], torch.float64, seed=2, device=device)
-        grads = make_grads(params, STEPS, layout=_column_major)
-        return params, step_with(make(params, **config), params, grads)
-
-    assert_same_run(info, *ours_and_transformers(info, path, train_with), torch.float32)
-
-
-def _column_major(v):
-    return v.t().contiguous().t() if v.dim() == 2 else v
-
-
-def _channels_last(v):
-    return v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
-
-
-def _every_other(v):
-    if v.dim() == 0:
-        return v
-    wide = v.new_zeros(*v.shape[:-1], 2 * v.shape[-1])
-    return wide[..., ::2].copy_(v)
-
-
-# Same shape and values, other memory layouts.
-LAYOUTS = {"column_major": _column_major, "channels_last": _channels_last, "strided": _every_other}
-
-
-@per_optimizer("path")
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_memory_layouts_match_the_cpu_reference_loop(
-    info, path, layout, device, make_params, make_grads
-):
-    """Non-contiguous parameters and gradients: updated in place, equal to contiguous ones."""
-    config = info.configs[info.resume_configs[0]]
-    shapes = [*info.shapes, (6, 5)]
-    make = LAYOUTS[layout]
-    params = make_params(shapes, device=device, layout=make)
-    assert not all(p.is_contiguous() for p in params)
-    optimizer = info.make(info.groups(params, config), path, **config)
-    step_with(optimizer, params, make_grads(params, STEPS, layout=make))
-    assert not all(p.is_contiguous() for p in params)
-    reference = make_params(shapes)
-    loop = info.make(info.groups(reference, config), "loop", **config)
-    step_with(loop, reference, make_grads(reference, STEPS))
-    assert_same_run(info, (params, optimizer), (reference, loop), torch.float32)
-
 
 # ---- torch optimizer behaviour --------------------------------------------------------------
 
