@@ -7,7 +7,10 @@ compared elementwise with a bound that depends on the precision they ran in:
 * float32 (after ~30 steps at lr <= 1e-2): |x − y| <= 1e-6 + 1e-5·|y|.
 
 Low-precision (bfloat16/float16) runs are not compared elementwise: each is compared with the
-float32 run of the reference, by ``relative_distance``.
+float32 run of the reference, by ``relative_distance``, and must be no further from it than the
+reference implementation's own low-precision run (``assert_no_further``). Two implementations
+that round the same float32 values once per stored value may differ by one unit in the last
+place (``assert_within_ulps``).
 
 Works on PyTorch and TensorFlow tensors, NumPy arrays and Python numbers, and on lists of them.
 """
@@ -18,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TOLERANCES", "assert_close", "relative_distance", "to_numpy"]
+__all__ = [
+    "TOLERANCES",
+    "assert_close",
+    "assert_no_further",
+    "assert_within_ulps",
+    "relative_distance",
+    "to_numpy",
+]
 
 # precision name -> (rtol, atol)
 TOLERANCES: dict[str, tuple[float, float]] = {
@@ -52,17 +62,41 @@ def assert_close(actual: Any, expected: Any, dtype: Any, *, what: str = "") -> N
         dtype: the precision the values were computed in (a torch/TF/NumPy dtype or its name).
         what: a label for the failure message.
     """
+    rtol, atol = TOLERANCES[_precision(dtype)]
+    bound = f"the {_precision(dtype)} bound"
+    _assert_within(actual, expected, lambda size: atol + rtol * size, bound, what)
+
+
+def _assert_within(actual: Any, expected: Any, allowed: Any, bound: str, what: str) -> None:
+    """|actual − expected| <= allowed(|expected|) elementwise, through lists and tuples."""
     if isinstance(actual, list | tuple):
         assert len(actual) == len(expected), f"{what}: {len(actual)} != {len(expected)} values"
         for index, (x, y) in enumerate(zip(actual, expected, strict=True)):
-            assert_close(x, y, dtype, what=f"{what}[{index}]")
+            _assert_within(x, y, allowed, bound, f"{what}[{index}]")
         return
-    rtol, atol = TOLERANCES[_precision(dtype)]
     x, y = to_numpy(actual), to_numpy(expected)
     assert x.shape == y.shape, f"{what}: shape {x.shape} != {y.shape}"
-    excess = np.abs(x - y) - (atol + rtol * np.abs(y))
+    excess = np.abs(x - y) - allowed(np.abs(y))
     worst = float(np.max(excess, initial=-np.inf))  # NaN anywhere makes it NaN: a failure
-    assert worst <= 0, f"{what}: off by {worst:.3g} beyond the {_precision(dtype)} bound"
+    assert worst <= 0, f"{what}: off by {worst:.3g} beyond {bound}"
+
+
+# The distance from 1 to the next larger number (one unit in the last place at 1).
+_MACHINE_EPSILON = {"bfloat16": 2.0**-7, "float16": 2.0**-10}
+
+
+def assert_within_ulps(actual: Any, expected: Any, dtype: Any, *, what: str = "") -> None:
+    """Asserts ``|actual − expected| <= eps(dtype)·|expected|`` elementwise: at most one unit
+    in the last place of a low-precision (bfloat16/float16) value apart.
+
+    Args:
+        actual: a tensor, array or number, or a list/tuple of them.
+        expected: the same structure, the reference values.
+        dtype: the precision both were stored in (a dtype or its name).
+        what: a label for the failure message.
+    """
+    eps = _MACHINE_EPSILON[str(getattr(dtype, "name", dtype)).removeprefix("torch.")]
+    _assert_within(actual, expected, lambda size: eps * size, "one unit in the last place", what)
 
 
 def relative_distance(run: Any, reference: Any) -> float:
@@ -73,3 +107,24 @@ def relative_distance(run: Any, reference: Any) -> float:
     else:
         x, y = to_numpy(run).ravel(), to_numpy(reference).ravel()
     return float(np.linalg.norm(x - y) / np.linalg.norm(y))
+
+
+def assert_no_further(
+    run: Any, theirs: Any, reference: Any, *, slack: float = 0.0, what: str = ""
+) -> None:
+    """Asserts a low-precision ``run`` is no further from ``reference`` than ``theirs``.
+
+    Args:
+        run: the low-precision values under test (a tensor, array, or a list of them).
+        theirs: the reference implementation's own run in the same precision, from the same
+            start and inputs.
+        reference: the reference implementation's float32 run, from the same (rounded) start
+            and inputs.
+        slack: relative excess allowed, for implementations that round the same float32
+            values as the reference (their distances then agree only up to float32 rounding).
+        what: a label for the failure message.
+    """
+    mine, their = relative_distance(run, reference), relative_distance(theirs, reference)
+    assert mine <= their * (1.0 + slack), (
+        f"{what}: {mine:.6g} from the float32 run, the reference's {their:.6g}"
+    )

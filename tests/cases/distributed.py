@@ -1,7 +1,8 @@
 """Tiny training runs shared by the accumulation and distributed tests.
 
-The model, data, optimizer configurations and the single-process reference run; the 2-process
-DDP / FSDP2 worker (``cases.distributed_worker``) trains the same model and the tests compare.
+The model, data, optimizer configurations (from the optimizer table) and the single-process
+reference run; the 2-process DDP / FSDP2 worker (``cases.distributed_worker``) trains the same
+model and the tests compare.
 """
 
 from __future__ import annotations
@@ -11,25 +12,54 @@ from typing import Any
 
 import torch
 
-from stepsize.torch import Adafactor, AdamW, get_linear_schedule_with_warmup
+from cases.closeness import assert_close as assert_close_per_precision
+from cases.torch_optimizers import OPTIMIZERS as OPTIMIZER_TABLE
+from cases.torch_optimizers import OptimizerInfo
+from stepsize.torch import get_linear_schedule_with_warmup
+
+__all__ = [
+    "BATCH",
+    "DEFAULTS",
+    "MAX_GRAD_NORM",
+    "OPTIMIZERS",
+    "STEPS",
+    "assert_close",
+    "concatenate",
+    "loss_fn",
+    "make_batches",
+    "make_model",
+    "make_schedule",
+    "plain_state",
+    "snapshot",
+    "train_reference",
+    "windows",
+]
 
 STEPS = 12  # optimizer updates per case
 BATCH = 8  # rows per update, split evenly across the ranks
 IN, HIDDEN, OUT = 8, 16, 3  # OUT = 3 shards unevenly over 2 ranks
 MAX_GRAD_NORM = 0.1  # small enough to clip in the accumulation cases
 
-_ADAMW = {"lr": 1e-2, "betas": (0.9, 0.999), "eps": 1e-6, "weight_decay": 0.01}
 
-# name -> constructor; every distributed case runs each configuration.
+def _constructor(info: OptimizerInfo, path: str, hyper: dict) -> Callable[[Any], Any]:
+    return lambda params: info.make(params, path, **hyper)
+
+
+def _name(info: OptimizerInfo, suffix: str, path: str) -> str:
+    return info.name.lower() + suffix + ("" if path == "auto" else f"_{path}")
+
+
+# name -> constructor: every row of the optimizer table, with each of its distributed
+# configurations, on each path ("adamw": AdamW's first configuration on the automatic path).
+# Every distributed case runs each of them.
 OPTIMIZERS: dict[str, Callable[[Any], torch.optim.Optimizer]] = {
-    "adamw": lambda params: AdamW(params, **_ADAMW),  # the automatic choice of path
-    "adamw_loop": lambda params: AdamW(params, **_ADAMW, foreach=False),
-    "adamw_foreach": lambda params: AdamW(params, **_ADAMW, foreach=True),
-    "adafactor": lambda params: Adafactor(params),  # relative step, scaled by RMS(p)
-    "adafactor_beta1": lambda params: Adafactor(
-        params, lr=1e-2, relative_step=False, scale_parameter=False, beta1=0.9, weight_decay=0.01
-    ),
+    _name(info, suffix, path): _constructor(info, path, hyper)
+    for info in OPTIMIZER_TABLE
+    for suffix, hyper in info.distributed.items()
+    for path in info.paths
 }
+# Each optimizer's first configuration on the automatic path.
+DEFAULTS: tuple[str, ...] = tuple(info.name.lower() for info in OPTIMIZER_TABLE)
 
 
 def make_model() -> torch.nn.Sequential:
@@ -103,18 +133,11 @@ def plain_state(state: dict) -> dict:
 
 
 def assert_close(actual: dict, expected: dict, label: str = "") -> None:
-    """SPEC 5.1, float32: |x - y| <= 1e-6 + 1e-5 |y| for every parameter and state entry."""
+    """Nested dicts of tensors and numbers (parameters, state by name) equal per float32."""
     assert actual.keys() == expected.keys(), (label, actual.keys(), expected.keys())
     for key, want in expected.items():
-        got = actual[key]
         where = f"{label}/{key}"
         if isinstance(want, dict):
-            assert_close(got, want, where)
-        elif isinstance(want, torch.Tensor):
-            got = torch.as_tensor(got, dtype=want.dtype)
-            assert got.shape == want.shape, (where, got.shape, want.shape)
-            error = (got - want).abs() - (1e-6 + 1e-5 * want.abs())
-            assert bool((error <= 0).all()), f"{where}: off by {float(error.max()):.3g} beyond"
+            assert_close(actual[key], want, where)
         else:
-            want, got = float(want), float(got)
-            assert abs(got - want) <= 1e-6 + 1e-5 * abs(want), (where, got, want)
+            assert_close_per_precision(actual[key], want, torch.float32, what=where)

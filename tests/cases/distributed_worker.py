@@ -32,6 +32,7 @@ from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 
 from cases.distributed import (
+    DEFAULTS,
     MAX_GRAD_NORM,
     OPTIMIZERS,
     STEPS,
@@ -43,6 +44,8 @@ from cases.distributed import (
     snapshot,
 )
 from stepsize.torch import GradientAccumulation
+
+__all__ = ["CASES", "main"]
 
 
 def _full_params(model: torch.nn.Module) -> dict:
@@ -180,7 +183,7 @@ CASES = {
     "ddp_accumulation_adamw": (_ddp_accumulation, "adamw"),
     **{f"fsdp_{name}": (_fsdp, name) for name in OPTIMIZERS},
     "fsdp_accumulation_adafactor": (_fsdp_accumulation, "adafactor_beta1"),
-    **{f"fsdp_checkpoint_{name}": (_fsdp_checkpoint, name) for name in ("adamw", "adafactor")},
+    **{f"fsdp_checkpoint_{name}": (_fsdp_checkpoint, name) for name in DEFAULTS},
 }
 
 

@@ -1,10 +1,104 @@
-"""Optimizer configurations and error inputs shared by every torch optimizer test."""
+"""The torch optimizers' contract table: one ``OptimizerInfo`` per optimizer.
+
+Each row says what the generic contract (``tests/torch/test_optimizer_contract*.py``, with its
+helpers in ``cases.torch_contract``, and the distributed tests) needs to know about one
+optimizer: its class and reference (transformers 4.46.3's class of the same name), the
+configurations worth covering, its paths (the switches that select them), its error inputs,
+its state and the shapes to train. A new optimizer, or a new option of one, is a row or an
+entry here; what is specific to one optimizer stays in its own test file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import torch
+
+from stepsize.torch import Adafactor, AdamW
+
+__all__ = [
+    "ADAFACTOR",
+    "ADAFACTOR_CONFIGS",
+    "ADAFACTOR_SHAPES",
+    "ADAMW",
+    "ADAMW_CONFIGS",
+    "OPTIMIZERS",
+    "ErrorInput",
+    "OptimizerInfo",
+]
+
+
+class ErrorInput(NamedTuple):
+    """Constructor keyword arguments the optimizer must reject, how, and the argument named."""
+
+    kwargs: dict[str, Any]
+    error: type[Exception]
+    argument: str  # the message must contain it
+
+
+@dataclass(frozen=True)
+class OptimizerInfo:
+    """One optimizer's description for the generic contract tests."""
+
+    name: str
+    cls: type[torch.optim.Optimizer]
+    reference_cls: str  # the class of transformers.optimization that it must equal
+    reference_options: dict[str, Any]  # constructor options only the reference takes
+    configs: dict[str, dict[str, Any]]  # name -> hyper-parameters, every option covered
+    second_group: Callable[[dict[str, Any]], dict[str, Any]]  # a 2nd group's overrides
+    paths: dict[str, dict[str, Any]]  # name -> the switches that select the implementation
+    error_inputs: list[ErrorInput]
+    state_keys: tuple[str, ...]  # tensor state shared with the reference (those present)
+    shapes: tuple[tuple[int, ...], ...]  # parameter shapes of the training runs
+    low_precision_configs: tuple[str, ...]  # configs of the bfloat16/float16 comparisons
+    resume_configs: tuple[str, ...]  # configs of the checkpoint tests
+    example: dict[str, Any]  # hyper-parameters of the single-configuration tests
+    state_dtype: Callable[[torch.dtype], torch.dtype]  # a parameter dtype -> its state's
+    grad_scaler_dtypes: tuple[torch.dtype, ...]  # dtypes GradScaler steps it in
+    distributed: dict[str, dict[str, Any]]  # name suffix -> hyper-parameters (DDP/FSDP2)
+    test_options: dict[str, Any] = field(default_factory=dict)  # passed to every cls(...)
+    low_precision_slack: float = 0.0  # see closeness.assert_no_further
+
+    def __str__(self) -> str:  # the pytest id
+        return self.name
+
+    def make(self, params: Any, path: str = "auto", **hyper: Any) -> torch.optim.Optimizer:
+        """Our optimizer on ``path`` with ``hyper``."""
+        return self.cls(params, **hyper, **self.paths[path], **self.test_options)
+
+    def make_reference(self, params: Any, **hyper: Any) -> torch.optim.Optimizer:
+        """transformers' optimizer with ``hyper``."""
+        import transformers.optimization
+
+        cls = getattr(transformers.optimization, self.reference_cls)
+        return cls(params, **hyper, **self.reference_options)
+
+    def groups(self, params: list[torch.Tensor], config: dict[str, Any]) -> list[dict]:
+        """Two param groups: even-indexed parameters with ``config``, the others overriding."""
+        return [{"params": params[0::2]}, {"params": params[1::2], **self.second_group(config)}]
+
+
+# The implementations a user can ask for, by name -> the switches that select them.
+PATHS: dict[str, dict[str, Any]] = {
+    "auto": {},
+    "loop": {"foreach": False},
+    "foreach": {"foreach": True},
+    "fused": {"fused": True},
+}
+
+# Errors every optimizer shares: its switches.
+_SWITCH_ERRORS = [
+    ErrorInput({"foreach": True, "fused": True}, ValueError, "foreach and fused"),
+    ErrorInput({"foreach": "yes"}, TypeError, "foreach"),
+    ErrorInput({"fused": 1}, TypeError, "fused"),
+]
 
 # ---- AdamW ----------------------------------------------------------------------------------
 
-# Every combination of the options, lr <= 1e-2 (SPEC 5.1). The second parameter group of the
-# differential tests overrides lr, betas, weight_decay and correct_bias (ADAMW_SECOND_GROUP).
-ADAMW_CONFIGS: dict[str, dict] = {
+# Every combination of the options, lr <= 1e-2 (the README's "How equal is measured").
+ADAMW_CONFIGS: dict[str, dict[str, Any]] = {
     f"bias{int(correct_bias)}-wd{weight_decay}-{betas_name}": {
         "lr": 1e-2,
         "betas": betas,
@@ -22,7 +116,7 @@ ADAMW_CONFIGS: dict[str, dict] = {
 }
 
 
-def adamw_second_group(config: dict) -> dict:
+def _adamw_second_group(config: dict[str, Any]) -> dict[str, Any]:
     """Hyper-parameters of a second param group that differ from ``config`` in every option."""
     return {
         "lr": config["lr"] / 2,
@@ -32,45 +126,55 @@ def adamw_second_group(config: dict) -> dict:
     }
 
 
-# The implementations a user can ask for, by name -> the switches that select them.
-ADAMW_PATHS: dict[str, dict] = {
-    "auto": {},
-    "loop": {"foreach": False},
-    "foreach": {"foreach": True},
-    "fused": {"fused": True},
-}
-
-# Constructor keyword arguments -> (exception, pattern its message must match).
-ADAMW_ERROR_INPUTS: list[tuple[dict, type[Exception], str]] = [
-    ({"lr": -1e-3}, ValueError, r"lr: -0\.001"),
-    ({"lr": float("nan")}, ValueError, r"lr: nan"),
-    ({"lr": float("inf")}, ValueError, r"lr: inf - should be finite"),
-    ({"lr": "fast"}, ValueError, r"lr: 'fast'"),
-    ({"betas": (1.0, 0.999)}, ValueError, r"betas\[0\]: 1\.0"),
-    ({"betas": (-0.1, 0.999)}, ValueError, r"betas\[0\]: -0\.1"),
-    ({"betas": (0.9, 1.0)}, ValueError, r"betas\[1\]: 1\.0"),
-    ({"betas": (0.9, 1.5)}, ValueError, r"betas\[1\]: 1\.5"),
-    ({"betas": (0.9,)}, ValueError, r"betas: \(0\.9,\)"),
-    ({"betas": 0.9}, ValueError, r"betas: 0\.9"),
-    ({"eps": -1e-8}, ValueError, r"eps: -1e-08"),
-    ({"weight_decay": -0.01}, ValueError, r"weight_decay: -0\.01"),
-    ({"foreach": True, "fused": True}, ValueError, r"foreach=True with fused=True"),
-    ({"foreach": "yes"}, ValueError, r"foreach: 'yes'"),
-    ({"fused": 1}, ValueError, r"fused: 1"),
-]
+ADAMW = OptimizerInfo(
+    name="AdamW",
+    cls=AdamW,
+    reference_cls="AdamW",
+    reference_options={"no_deprecation_warning": True},
+    configs=ADAMW_CONFIGS,
+    second_group=_adamw_second_group,
+    paths=PATHS,
+    error_inputs=[
+        ErrorInput({"lr": -1e-3}, ValueError, "lr"),
+        ErrorInput({"lr": float("nan")}, ValueError, "lr"),
+        ErrorInput({"lr": float("inf")}, ValueError, "lr"),
+        ErrorInput({"lr": "1e-3"}, TypeError, "lr"),
+        ErrorInput({"lr": None}, TypeError, "lr"),
+        ErrorInput({"betas": (1.0, 0.999)}, ValueError, "betas[0]"),
+        ErrorInput({"betas": (-0.1, 0.999)}, ValueError, "betas[0]"),
+        ErrorInput({"betas": (0.9, 1.0)}, ValueError, "betas[1]"),
+        ErrorInput({"betas": (0.9, 1.5)}, ValueError, "betas[1]"),
+        ErrorInput({"betas": (0.9, "x")}, TypeError, "betas[1]"),
+        ErrorInput({"betas": (0.9,)}, ValueError, "betas"),
+        ErrorInput({"betas": 0.9}, TypeError, "betas"),
+        ErrorInput({"eps": -1e-8}, ValueError, "eps"),
+        ErrorInput({"weight_decay": -0.01}, ValueError, "weight_decay"),
+        ErrorInput({"weight_decay": True}, TypeError, "weight_decay"),
+        ErrorInput({"correct_bias": None}, TypeError, "correct_bias"),
+        ErrorInput({"correct_bias": 1}, TypeError, "correct_bias"),
+        *_SWITCH_ERRORS,
+    ],
+    state_keys=("exp_avg", "exp_avg_sq"),
+    shapes=((7,), (5, 4), (3, 4, 5), (2, 3, 2, 3)),  # 1-D to 4-D
+    low_precision_configs=("bias1-wd0.0-default", "bias1-wd0.1-default", "bias0-wd0.1-low"),
+    resume_configs=("bias1-wd0.1-default",),
+    example={"lr": 1e-2, "weight_decay": 0.01},
+    state_dtype=lambda dtype: dtype,  # the moments in the parameter's dtype
+    grad_scaler_dtypes=(torch.float32, torch.float16),  # unscaled inside its step
+    distributed={"": {"lr": 1e-2, "betas": (0.9, 0.999), "eps": 1e-6, "weight_decay": 0.01}},
+)
 
 # ---- Adafactor ------------------------------------------------------------------------------
 
-# Every combination of the options (SPEC 3.3): how the lr is set (relative step, with warmup,
-# or a manual lr <= 1e-2), scale_parameter, beta1, clip_threshold with decay_rate, and
-# weight_decay; plus non-default eps. The second parameter group of the differential tests
-# overrides the options that may differ per group (adafactor_second_group).
-_ADAFACTOR_LR_MODES: dict[str, dict] = {
+# Every combination of the options: how the lr is set (relative step, with warmup, or a manual
+# lr <= 1e-2), scale_parameter, beta1, clip_threshold with decay_rate, and weight_decay; plus
+# non-default eps.
+_ADAFACTOR_LR_MODES: dict[str, dict[str, Any]] = {
     "relative": {"lr": None, "relative_step": True, "warmup_init": False},
     "warmup": {"lr": None, "relative_step": True, "warmup_init": True},
     "manual": {"lr": 1e-2, "relative_step": False, "warmup_init": False},
 }
-ADAFACTOR_CONFIGS: dict[str, dict] = {
+ADAFACTOR_CONFIGS: dict[str, dict[str, Any]] = {
     f"{mode}-scale{int(scale)}-beta1{beta1}-clip{clip}-wd{weight_decay}": {
         **lr_mode,
         "scale_parameter": scale,
@@ -87,8 +191,12 @@ ADAFACTOR_CONFIGS: dict[str, dict] = {
 }
 ADAFACTOR_CONFIGS["eps"] = {"eps": (1e-20, 1e-2), "clip_threshold": 2.0}
 
+# Parameter shapes of the Adafactor tests: 0-d and 1-D (unfactored), 2-D, and 3-D/4-D
+# (factored over the last two dims, the leading ones batched).
+ADAFACTOR_SHAPES: tuple[tuple[int, ...], ...] = ((), (6,), (5, 7), (3, 4, 6), (2, 3, 5, 4))
 
-def adafactor_second_group(config: dict) -> dict:
+
+def _adafactor_second_group(config: dict[str, Any]) -> dict[str, Any]:
     """Hyper-parameters of a second param group that differ from ``config`` where they may."""
     return {
         "beta1": 0.5 if config.get("beta1") is None else None,
@@ -98,76 +206,80 @@ def adafactor_second_group(config: dict) -> dict:
     }
 
 
-# The implementations a user can ask for, by name -> the switches that select them.
-ADAFACTOR_PATHS: dict[str, dict] = {
-    "auto": {},
-    "loop": {"foreach": False},
-    "foreach": {"foreach": True},
-    "fused": {"fused": True},
-}
-
-# Constructor keyword arguments -> (exception, pattern its message must match).
-ADAFACTOR_ERROR_INPUTS: list[tuple[dict, type[Exception], str]] = [
-    ({"lr": 1e-3}, ValueError, r"Cannot combine manual `lr` and `relative_step=True`"),
-    (
-        {"lr": 1e-3, "relative_step": False, "warmup_init": True},
-        ValueError,
-        r"`warmup_init=True` requires `relative_step=True`",
+ADAFACTOR = OptimizerInfo(
+    name="Adafactor",
+    cls=Adafactor,
+    reference_cls="Adafactor",
+    reference_options={},
+    configs=ADAFACTOR_CONFIGS,
+    second_group=_adafactor_second_group,
+    paths=PATHS,
+    error_inputs=[
+        # transformers' own messages, which its users know
+        ErrorInput({"lr": 1e-3}, ValueError, "Cannot combine manual `lr` and `relative_step"),
+        ErrorInput(
+            {"lr": 1e-3, "relative_step": False, "warmup_init": True},
+            ValueError,
+            "`warmup_init=True` requires `relative_step=True`",
+        ),
+        ErrorInput({"relative_step": False}, ValueError, "lr"),
+        ErrorInput({"lr": -1e-3, "relative_step": False}, ValueError, "lr"),
+        ErrorInput({"lr": float("nan"), "relative_step": False}, ValueError, "lr"),
+        ErrorInput({"lr": float("inf"), "relative_step": False}, ValueError, "lr"),
+        ErrorInput({"lr": "1e-3", "relative_step": False}, TypeError, "lr"),
+        ErrorInput({"eps": 1e-30}, TypeError, "eps"),
+        ErrorInput({"eps": (1e-30,)}, ValueError, "eps"),
+        ErrorInput({"eps": (0.0, 1e-3)}, ValueError, "eps[0]"),
+        ErrorInput({"eps": (-1e-30, 1e-3)}, ValueError, "eps[0]"),
+        ErrorInput({"eps": (1e-30, -1e-3)}, ValueError, "eps[1]"),
+        ErrorInput({"eps": (1e-30, "x")}, TypeError, "eps[1]"),
+        ErrorInput({"clip_threshold": 0.0}, ValueError, "clip_threshold"),
+        ErrorInput({"clip_threshold": -1.0}, ValueError, "clip_threshold"),
+        ErrorInput({"clip_threshold": float("nan")}, ValueError, "clip_threshold"),
+        ErrorInput({"decay_rate": 0.5}, ValueError, "decay_rate"),
+        ErrorInput({"decay_rate": float("-inf")}, ValueError, "decay_rate"),
+        ErrorInput({"beta1": 1.0}, ValueError, "beta1"),
+        ErrorInput({"beta1": -0.1}, ValueError, "beta1"),
+        ErrorInput({"beta1": "0.9"}, TypeError, "beta1"),
+        ErrorInput({"weight_decay": -0.01}, ValueError, "weight_decay"),
+        ErrorInput({"weight_decay": float("inf")}, ValueError, "weight_decay"),
+        ErrorInput({"scale_parameter": None}, TypeError, "scale_parameter"),
+        ErrorInput({"relative_step": "no"}, TypeError, "relative_step"),
+        ErrorInput({"warmup_init": 0}, TypeError, "warmup_init"),
+        *_SWITCH_ERRORS,
+    ],
+    state_keys=("exp_avg", "exp_avg_sq", "exp_avg_sq_row", "exp_avg_sq_col", "RMS"),
+    shapes=ADAFACTOR_SHAPES,
+    low_precision_configs=(
+        "relative-scale1-beta1None-clip1.0-wd0.0",
+        "manual-scale1-beta10.9-clip0.5-wd0.1",
     ),
-    ({"relative_step": False}, ValueError, r"lr: None"),
-    ({"lr": -1e-3, "relative_step": False}, ValueError, r"lr: -0\.001"),
-    ({"lr": float("nan"), "relative_step": False}, ValueError, r"lr: nan"),
-    ({"lr": float("inf"), "relative_step": False}, ValueError, r"lr: inf"),
-    ({"lr": "fast", "relative_step": False}, ValueError, r"lr: 'fast'"),
-    ({"eps": 1e-30}, ValueError, r"eps: 1e-30"),
-    ({"eps": (1e-30,)}, ValueError, r"eps: \(1e-30,\)"),
-    ({"eps": (0.0, 1e-3)}, ValueError, r"eps\[0\]: 0\.0"),
-    ({"eps": (-1e-30, 1e-3)}, ValueError, r"eps\[0\]: -1e-30"),
-    ({"eps": (1e-30, -1e-3)}, ValueError, r"eps\[1\]: -0\.001"),
-    ({"eps": (1e-30, "x")}, ValueError, r"eps\[1\]: 'x'"),
-    ({"clip_threshold": 0.0}, ValueError, r"clip_threshold: 0\.0"),
-    ({"clip_threshold": -1.0}, ValueError, r"clip_threshold: -1\.0"),
-    ({"decay_rate": 0.5}, ValueError, r"decay_rate: 0\.5"),
-    ({"decay_rate": float("-inf")}, ValueError, r"decay_rate: -inf"),
-    ({"beta1": 1.0}, ValueError, r"beta1: 1\.0"),
-    ({"beta1": -0.1}, ValueError, r"beta1: -0\.1"),
-    ({"weight_decay": -0.01}, ValueError, r"weight_decay: -0\.01"),
-    ({"weight_decay": float("inf")}, ValueError, r"weight_decay: inf"),
-    ({"foreach": True, "fused": True}, ValueError, r"foreach=True with fused=True"),
-    ({"foreach": "yes"}, ValueError, r"foreach: 'yes'"),
-    ({"fused": 1}, ValueError, r"fused: 1"),
-]
+    resume_configs=(
+        "relative-scale1-beta10.9-clip1.0-wd0.1",  # the lr reported by AdafactorSchedule
+        "manual-scale1-beta10.9-clip1.0-wd0.1",  # the lr set by a schedule
+    ),
+    example={"weight_decay": 0.01},
+    # float16/bfloat16 parameters keep float32 state, as transformers'
+    state_dtype=lambda dtype: torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype,
+    # GradScaler unscales the gradients itself, which it refuses for float16 gradients
+    grad_scaler_dtypes=(torch.float32,),
+    distributed={
+        "": {},  # relative step, scaled by RMS(p)
+        "_beta1": {
+            "lr": 1e-2,
+            "relative_step": False,
+            "scale_parameter": False,
+            "beta1": 0.9,
+            "weight_decay": 0.01,
+        },
+    },
+    # Blocks of 24 elements on the blocked path: the (5, 7) parameter splits into rows
+    # 3 + 3 + 1, the 3-D and 4-D ones into whole matrices.
+    test_options={"block_numel": 24},
+    # Like transformers, it computes in float32 and rounds once per step: the two runs differ
+    # only by float32 rounding, so their distances from the float32 run agree to ~1e-5, either
+    # way (measured: at most 1.1e-5 over the low-precision configs, paths and dtypes).
+    low_precision_slack=1e-4,
+)
 
-# Parameter shapes of the Adafactor tests: 0-d and 1-D (unfactored), 2-D, and 3-D/4-D
-# (factored over the last two dims, the leading ones batched).
-ADAFACTOR_SHAPES: tuple[tuple[int, ...], ...] = ((), (6,), (5, 7), (3, 4, 6), (2, 3, 5, 4))
-
-
-# ---- Shared by every optimizer --------------------------------------------------------------
-
-
-def train_tiny_model(make_optimizer, *, compile_model=False, compile_step=False, steps=4):
-    """Trains a small MLP for ``steps`` steps and returns copies of its parameters.
-
-    ``make_optimizer(params)`` builds the optimizer. ``compile_model`` / ``compile_step`` wrap
-    the model / the whole training step in ``torch.compile`` (the aot_eager backend, which
-    needs no C++ compiler).
-    """
-    import torch
-
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-    optimizer = make_optimizer(model.parameters())
-    forward = torch.compile(model, backend="aot_eager") if compile_model else model
-    x, y = torch.randn(16, 4), torch.randn(16, 1)
-
-    def step():
-        torch.nn.functional.mse_loss(forward(x), y).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-
-    if compile_step:
-        step = torch.compile(step, backend="aot_eager")
-    for _ in range(steps):
-        step()
-    return [p.detach().clone() for p in model.parameters()]
+OPTIMIZERS: tuple[OptimizerInfo, ...] = (ADAMW, ADAFACTOR)

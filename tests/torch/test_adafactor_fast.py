@@ -1,83 +1,59 @@
-"""Adafactor's fast paths (blocked and whole-tensor) against its reference loop."""
+"""Adafactor's fast paths (blocked and whole-tensor) against its reference loop: block plans,
+the blocked passes, mixed dtypes, scratch memory and accuracy on large tensors.
+
+Every path against transformers and the loop, for every configuration, is in
+``test_optimizer_contract.py`` (with blocks of ``ADAFACTOR.test_options["block_numel"]``).
+"""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-import stepsize.torch._adafactor as adafactor_module  # noqa: E402
-from cases.torch_optimizers import (  # noqa: E402
-    ADAFACTOR_CONFIGS,
-    ADAFACTOR_PATHS,
-    ADAFACTOR_SHAPES,
-    adafactor_second_group,
-)
+from cases.closeness import assert_close, assert_within_ulps  # noqa: E402
+from cases.torch_contract import step_with  # noqa: E402
+from cases.torch_optimizers import ADAFACTOR, ADAFACTOR_CONFIGS  # noqa: E402
 from stepsize.torch import Adafactor  # noqa: E402
+from stepsize.torch._adafactor_blocks import (  # noqa: E402
+    CPU_BLOCK_NUMEL,
+    BlockPlan,
+    FactoredBlocks,
+    Workspace,
+)
 
 STEPS = 30
 FAST_PATHS = ["foreach", "fused"]  # "auto" is "fused" on the CPU (test_auto_path_on_cpu)
-LOOP = ADAFACTOR_PATHS["loop"]
+SMALL_BLOCKS = ADAFACTOR.test_options["block_numel"]
 
 
-def _params(shapes, dtype, seed=0, make=None):
-    g = torch.Generator().manual_seed(seed)
-    values = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
-    return [torch.nn.Parameter(make(v) if make else v) for v in values]
-
-
-def _run(params, config, switches, steps=STEPS, grad_of=None, skip=None):
-    """Step ``params`` with seeded gradients; ``skip(t, i)`` leaves gradient i out at step t."""
+def run(params, config, path, grads, block_numel=SMALL_BLOCKS):
+    """``params`` in two groups (the second overriding ``config``) stepped on ``path``."""
     groups = [{"params": params[:2]}]
     if len(params) > 2:
-        groups.append({"params": params[2:], **adafactor_second_group(config)})
-    optimizer = Adafactor(groups, **config, **switches)
-    g = torch.Generator().manual_seed(1)
-    for t in range(steps):
-        for i, p in enumerate(params):
-            grad = torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype)
-            p.grad = None if skip and skip(t, i) else (grad_of(grad) if grad_of else grad)
-        optimizer.step()
-    return optimizer
+        groups.append({"params": params[2:], **ADAFACTOR.second_group(config)})
+    optimizer = Adafactor(groups, **config, **ADAFACTOR.paths[path], block_numel=block_numel)
+    return step_with(optimizer, params, grads)
 
 
-def _assert_same(fast_params, fast_opt, loop_params, loop_opt):
-    """SPEC 5.1 per dtype, for parameters and every state tensor."""
+def assert_same(fast_params, fast_opt, loop_params, loop_opt):
+    """Per dtype (within 1 unit for float16/bfloat16), parameters and every state entry."""
     for p, q in zip(fast_params, loop_params, strict=True):
-        dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
-        rtol, atol = (1e-10, 1e-14) if dtype == torch.float64 else (1e-5, 1e-6)
         if q.dtype in (torch.float16, torch.bfloat16):
             # Both round nearly the same float32 result: equal, or 1 unit apart at most.
-            rtol, atol = 0.0, torch.finfo(q.dtype).eps * q.detach().float().abs().max().item()
-        torch.testing.assert_close(p.detach(), q.detach(), rtol=rtol, atol=atol)
+            assert_within_ulps(p, q, q.dtype)
+        else:
+            assert_close(p, q, q.dtype)
         assert fast_opt.state[p].keys() == loop_opt.state[q].keys()
         for key, value in loop_opt.state[q].items():
             mine = fast_opt.state[p][key]
             if isinstance(value, torch.Tensor):
                 assert mine.dtype == value.dtype and mine.shape == value.shape, key
-                rtol, atol = (1e-10, 1e-14) if value.dtype == torch.float64 else (1e-5, 1e-6)
-                torch.testing.assert_close(mine, value, rtol=rtol, atol=atol)
+                assert_close(mine, value, value.dtype, what=key)
             else:
                 assert mine == value, key
-
-
-@pytest.fixture
-def small_blocks(monkeypatch):
-    """Blocks of 24 elements: the (5, 7) test parameter splits into rows 3 + 3 + 1, the 3-D
-    and 4-D ones into whole matrices."""
-    monkeypatch.setattr(adafactor_module, "CPU_BLOCK_NUMEL", 24)
-
-
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
-@pytest.mark.parametrize("path", FAST_PATHS)
-@pytest.mark.parametrize("name", ADAFACTOR_CONFIGS)
-def test_fast_paths_equal_loop(name, path, dtype, small_blocks):
-    config = ADAFACTOR_CONFIGS[name]
-    fast = _params(ADAFACTOR_SHAPES, dtype)
-    loop = _params(ADAFACTOR_SHAPES, dtype)
-    fast_opt = _run(fast, config, ADAFACTOR_PATHS[path])
-    loop_opt = _run(loop, config, LOOP)
-    _assert_same(fast, fast_opt, loop, loop_opt)
 
 
 # (shape, elements per block): row blocks with a short last one, a row per block (n > block),
@@ -101,130 +77,130 @@ GEOMETRIES = [
     "config", ["relative-scale1-beta1None-clip1.0-wd0.0", "manual-scale1-beta10.9-clip0.5-wd0.1"]
 )
 @pytest.mark.parametrize("shape, block", GEOMETRIES, ids=str)
-def test_blocks_that_do_not_divide_evenly(shape, block, config, dtype, monkeypatch):
-    monkeypatch.setattr(adafactor_module, "CPU_BLOCK_NUMEL", block)
+def test_blocks_that_do_not_divide_evenly(shape, block, config, dtype, make_params, make_grads):
     config = ADAFACTOR_CONFIGS[config]
-    fast, loop = _params([shape], dtype), _params([shape], dtype)
-    fast_opt = _run(fast, config, ADAFACTOR_PATHS["fused"])
-    loop_opt = _run(loop, config, LOOP)
-    _assert_same(fast, fast_opt, loop, loop_opt)
+    fast, loop = make_params([shape], dtype), make_params([shape], dtype)
+    grads = make_grads(fast, STEPS)
+    fast_opt = run(fast, config, "fused", grads, block_numel=block)
+    loop_opt = run(loop, config, "loop", grads)
+    assert_same(fast, fast_opt, loop, loop_opt)
 
 
-def _column_major(v):
-    return v.t().contiguous().t() if v.dim() == 2 else v
+@pytest.mark.parametrize("shape, block", GEOMETRIES, ids=str)
+def test_block_plan_covers_every_row_once(shape, block):
+    m, n = shape[-2], shape[-1]
+    batch = torch.Size(shape[:-2]).numel()
+    plan = BlockPlan(batch, m, n, block)
+    rows = torch.arange(batch * m).view(batch, m)
+    blocks = plan.split(rows)
+    assert len(blocks) == plan.count
+    assert torch.equal(torch.cat([b.flatten() for b in blocks]).sort().values, rows.flatten())
+    # At most block_numel elements, unless a single row is larger.
+    assert all(b.numel() * n <= max(block, n) for b in blocks)
+    assert all(r % plan.chunks == 0 for r in plan.row_sizes)
 
 
-def _channels_last(v):
-    return v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+@pytest.mark.parametrize("block", [None, 24, 64])
+def test_blocked_passes_return_the_statistics(block, make_params, make_grads):
+    """first_pass → u_norm → second_pass, against the loop's formulas in float64."""
+    p = make_params([(3, 9, 7)], torch.float64)[0].detach()
+    g = make_grads([p], 1)[0][0]
+    row, col = torch.rand(3, 9, dtype=torch.float64), torch.rand(3, 7, dtype=torch.float64)
+    state = {"exp_avg_sq_row": row.clone(), "exp_avg_sq_col": col.clone()}
+    blocks = FactoredBlocks(p, g, state, block, Workspace())
+    beta2t = 0.3  # the caller's part of the decay, as in _adafactor_fast
+    blocks.row.mul_(beta2t)
+    blocks.col.mul_(beta2t)
+    block_squares, weighted_sums = blocks.first_pass(beta2t)
+    new_row = beta2t * row + (1 - beta2t) * g.square().mean(dim=-1)
+    new_col = beta2t * col + (1 - beta2t) * g.square().mean(dim=-2)
+    assert_close(block_squares.sum(), p.square().sum(), torch.float64)
+    assert_close(state["exp_avg_sq_row"], new_row, torch.float64)
+    assert_close(state["exp_avg_sq_col"], new_col, torch.float64)
+    assert_close(weighted_sums, (g.square() / new_row.unsqueeze(-1)).sum(dim=-2), torch.float64)
 
+    u_norm, c = blocks.u_norm(weighted_sums)
+    r_factor = (new_row / new_row.mean(dim=-1, keepdim=True)).rsqrt().unsqueeze(-1)
+    update = r_factor * new_col.unsqueeze(-2).rsqrt() * g  # the loop's U
+    assert_close(u_norm, update.norm(), torch.float64)
+    assert_close(c, (new_row.mean(dim=-1, keepdim=True) / new_col).sqrt(), torch.float64)
 
-def _every_other(v):
-    if v.dim() == 0:
-        return v
-    wide = torch.zeros(*v.shape[:-1], 2 * v.shape[-1], dtype=v.dtype)
-    return wide[..., ::2].copy_(v)
-
-
-# Same shape and values, other memory layouts.
-LAYOUTS = {"column_major": _column_major, "channels_last": _channels_last, "strided": _every_other}
-
-
-@pytest.mark.parametrize("path", FAST_PATHS)
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_non_contiguous_parameters_and_gradients(layout, path, small_blocks):
-    config = ADAFACTOR_CONFIGS["relative-scale1-beta10.9-clip1.0-wd0.1"]
-    make = LAYOUTS[layout]
-    shapes = [*ADAFACTOR_SHAPES, (6, 5)]
-    fast = _params(shapes, torch.float32, make=make)
-    loop = _params(shapes, torch.float32, make=make)
-    assert not all(p.is_contiguous() for p in fast)
-    fast_opt = _run(fast, config, ADAFACTOR_PATHS[path], grad_of=make)
-    loop_opt = _run(loop, config, LOOP, grad_of=make)
-    _assert_same(fast, fast_opt, loop, loop_opt)
-    assert not all(p.is_contiguous() for p in fast)  # updated in place, layout kept
-
-
-@pytest.mark.parametrize("path", FAST_PATHS)
-def test_parameters_with_different_step_counts(path, small_blocks):
-    config = ADAFACTOR_CONFIGS["warmup-scale1-beta1None-clip1.0-wd0.1"]
-    fast = _params(ADAFACTOR_SHAPES, torch.float64)
-    loop = _params(ADAFACTOR_SHAPES, torch.float64)
-
-    def skip(t, i):
-        return t % (i + 2) == 1  # parameter i misses every (i + 2)-th step
-
-    fast_opt = _run(fast, config, ADAFACTOR_PATHS[path], skip=skip)
-    loop_opt = _run(loop, config, LOOP, skip=skip)
-    assert len({fast_opt.state[p]["step"] for p in fast}) > 1
-    _assert_same(fast, fast_opt, loop, loop_opt)
+    expected = p * 0.9 - 0.01 * update
+    factor, decay = (torch.tensor(x, dtype=torch.float64) for x in (-0.01, 0.9))
+    blocks.second_pass(c, factor, decay, None)
+    assert_close(p, expected, torch.float64)
 
 
 @pytest.mark.parametrize("path", FAST_PATHS)
-def test_mixed_dtypes_in_one_group(path, small_blocks):
+def test_mixed_dtypes_in_one_group(path, make_params, make_grads):
     config = ADAFACTOR_CONFIGS["manual-scale1-beta10.9-clip1.0-wd0.1"]
     dtypes = [torch.float64, torch.float32, torch.bfloat16, torch.float16, torch.float32]
     shapes = [(5,), (5, 7), (3, 4, 6), (2, 3, 5, 4), (8,)]
 
     def make_all():
         pairs = enumerate(zip(shapes, dtypes, strict=True))
-        return [_params([shape], dtype, seed=i)[0] for i, (shape, dtype) in pairs]
+        return [make_params([shape], dtype, seed=i)[0] for i, (shape, dtype) in pairs]
 
     fast, loop = make_all(), make_all()
-    fast_opt = _run(fast, config, ADAFACTOR_PATHS[path])
-    loop_opt = _run(loop, config, LOOP)
-    _assert_same(fast, fast_opt, loop, loop_opt)
+    grads = make_grads(fast, STEPS)
+    assert_same(fast, run(fast, config, path, grads), loop, run(loop, config, "loop", grads))
 
 
 @pytest.mark.parametrize("path", FAST_PATHS)
-def test_empty_parameters(path):
-    params = _params([(0,), (0, 3), (4, 3)], torch.float32)
-    loop = _params([(0,), (0, 3), (4, 3)], torch.float32)
-    fast_opt = _run(params, {}, ADAFACTOR_PATHS[path], steps=3)
-    loop_opt = _run(loop, {}, LOOP, steps=3)
-    torch.testing.assert_close(params[2].detach(), loop[2].detach())
+def test_empty_parameters(path, make_params, make_grads):
+    shapes = [(0,), (0, 3), (4, 3)]
+    params, loop = make_params(shapes), make_params(shapes)
+    grads = make_grads(params, 3)
+    fast_opt, loop_opt = run(params, {}, path, grads), run(loop, {}, "loop", grads)
+    assert_close(params[2], loop[2], torch.float32)
     assert [fast_opt.state[p]["step"] for p in params] == [3, 3, 3]
     assert loop_opt.state[loop[0]]["step"] == 3
 
 
-def test_blocked_path_reuses_its_scratch_memory(small_blocks):
-    params = _params(ADAFACTOR_SHAPES, torch.float32)
-    optimizer = _run(params, {}, ADAFACTOR_PATHS["fused"], steps=2)
+def test_blocked_path_reuses_its_scratch_memory(make_params, make_grads):
+    params = make_params(ADAFACTOR.shapes)
+    optimizer = run(params, {}, "fused", make_grads(params, 2))
     buffers = dict(optimizer._workspace._buffers)
     assert buffers  # the blocked path ran
-    for p in params:
-        p.grad = torch.ones_like(p)
-    optimizer.step()
+    step_with(optimizer, params, [[torch.ones_like(p) for p in params]])
     assert all(optimizer._workspace._buffers[k] is v for k, v in buffers.items())
 
 
 @pytest.mark.parametrize("path, blocked", [("auto", True), ("fused", True), ("foreach", False)])
-def test_auto_path_on_cpu_is_the_blocked_one(path, blocked, small_blocks):
-    params = _params(ADAFACTOR_SHAPES, torch.float32)
-    optimizer = _run(params, {}, ADAFACTOR_PATHS[path], steps=1)
+def test_auto_path_on_cpu_is_the_blocked_one(path, blocked, make_params, make_grads):
+    params = make_params(ADAFACTOR.shapes)
+    optimizer = run(params, {}, path, make_grads(params, 1))
     scratch = max(b.numel() for b in optimizer._workspace._buffers.values())
     largest = max(p.numel() for p in params)
-    # Blocks of at most 24 elements, or the largest parameter at once.
-    assert scratch <= 24 if blocked else scratch == largest
+    # Blocks of at most SMALL_BLOCKS elements, or the largest parameter at once.
+    assert scratch <= SMALL_BLOCKS if blocked else scratch == largest
 
 
-@pytest.mark.parametrize("path", ADAFACTOR_PATHS)
-def test_rms_of_large_parameters_is_accurate(path):
-    """RMS(p) and the update of a 3M-element float32 matrix, against a float64 computation.
+def test_block_numel_is_checked_and_kept():
+    p = torch.nn.Parameter(torch.ones(2, 2))
+    assert Adafactor([p])._block_numel == CPU_BLOCK_NUMEL
+    optimizer = Adafactor([p], block_numel=16)
+    assert copy.deepcopy(optimizer)._block_numel == 16  # pickles keep it
+    with pytest.raises(ValueError, match=r"^block_numel must be an integer >= 1, got 0"):
+        Adafactor([p], block_numel=0)
+    with pytest.raises(TypeError, match=r"^block_numel must be an integer, got 1\.5"):
+        Adafactor([p], block_numel=1.5)
+
+
+@pytest.mark.parametrize("path", ADAFACTOR.paths)
+@pytest.mark.usefixtures("default_threads")
+def test_rms_of_large_parameters_is_accurate(path, make_params, make_grads):
+    """RMS(p) and the update of a 3M-element float32 matrix (default blocks), against a
+    float64 computation.
 
     (``torch.linalg.vector_norm``, which transformers uses, accumulates float32 and is off
     by ~1e-4 relative at this size.)
     """
-    g = torch.Generator().manual_seed(0)
-    start = torch.randn(3000, 1000, generator=g, dtype=torch.float64)
-    grad = torch.randn(3000, 1000, generator=g, dtype=torch.float64)
-    p = torch.nn.Parameter(start.float())
-    optimizer = Adafactor([p], **ADAFACTOR_PATHS[path])
-    p.grad = grad.float()
-    optimizer.step()
-    truth = torch.nn.Parameter(start.clone())
-    truth_opt = Adafactor([truth], foreach=False)
-    truth.grad = grad.clone()
-    truth_opt.step()
+    p = make_params([(3000, 1000)])[0]
+    truth = make_params([(3000, 1000)], torch.float64)[0]
+    grads = make_grads([truth], 1)
+    optimizer = step_with(Adafactor([p], **ADAFACTOR.paths[path]), [p], [[grads[0][0].float()]])
+    truth_opt = step_with(Adafactor([truth], foreach=False), [truth], grads)
     rms = optimizer.state[p]["RMS"].double()
     assert rms == pytest.approx(truth_opt.state[truth]["RMS"].item(), rel=2e-6)
-    torch.testing.assert_close(p.detach().double(), truth.detach(), rtol=1e-5, atol=1e-6)
+    assert_close(p, truth, torch.float32)

@@ -1,4 +1,8 @@
-"""stepsize optimizers under DDP and FSDP2 (2 CPU processes, gloo) equal the 1-process run."""
+"""stepsize optimizers under DDP and FSDP2 (2 CPU processes, gloo) equal the 1-process run.
+
+Every row of the optimizer table (``cases.torch_optimizers``), in each of its distributed
+configurations and on each path, runs every case; FSDP2's parameters are DTensors.
+"""
 
 import os
 import subprocess
@@ -128,7 +132,7 @@ def test_fsdp2_accumulation_with_clipping_equals_single_process(results):
 
 
 @pytest.mark.timeout(TIMEOUT_S + 60)
-@pytest.mark.parametrize("name", ["adamw", "adafactor"])
+@pytest.mark.parametrize("name", cases.DEFAULTS)
 def test_fsdp2_checkpoint_resume_continues_identically(results, name):
     result = _result(results, f"fsdp_checkpoint_{name}")
     for key, uninterrupted in result["uninterrupted"].items():

@@ -4,9 +4,9 @@ Replaces ``transformers.optimization``: change the import, keep the code.
 """
 
 from stepsize.torch._accumulation import GradientAccumulation
-from stepsize.torch._adafactor import Adafactor
+from stepsize.torch._adafactor_optimizer import Adafactor
 from stepsize.torch._adafactor_schedule import AdafactorSchedule, get_adafactor_schedule
-from stepsize.torch._adamw import AdamW
+from stepsize.torch._adamw_optimizer import AdamW
 from stepsize.torch._get_scheduler import TYPE_TO_SCHEDULER_FUNCTION, SchedulerType, get_scheduler
 from stepsize.torch._greedy import GreedyLR, get_greedy_schedule
 from stepsize.torch._scheduled_lr import ScheduledLR

@@ -8,7 +8,7 @@ from typing import Any
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from ._adafactor import Adafactor
+from ._adafactor_optimizer import Adafactor
 
 __all__ = ["AdafactorSchedule", "get_adafactor_schedule"]
 

@@ -1,6 +1,6 @@
 """AdamW's fast paths: the multi-tensor (``torch._foreach_*``) path and torch's fused kernel.
 
-Both compute exactly the update of the reference loop in ``_adamw.py`` (transformers'
+Both compute exactly the update of the reference loop ``_adamw.adamw_loop`` (transformers'
 AdamW): bias correction in the step size, eps added to the uncorrected √v, and weight decay
 applied after the update, to the updated parameter.
 
@@ -30,7 +30,10 @@ from collections.abc import Sequence
 
 import torch
 
+from ._adamw import AdamWHyperParams
 from ._optimizer_base import AUTO_FUSED_DEVICES, fused_devices, working_dtype
+
+__all__ = ["adamw_foreach", "adamw_fused", "advance", "fusable", "fused_hyperparameters"]
 
 _FUSED_DTYPES = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # not subclasses such as DTensor
@@ -43,13 +46,6 @@ def advance(steps: Sequence[torch.Tensor]) -> list[float]:
         return []
     torch._foreach_add_(list(steps), 1.0)
     return [float(step) for step in steps]
-
-
-def step_size(lr: float, beta1: float, beta2: float, t: float, correct_bias: bool) -> float:
-    """transformers' step size: lr·√(1 − β2^t)/(1 − β1^t), or lr without bias correction."""
-    if not correct_bias:
-        return lr
-    return lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
 
 
 @functools.cache
@@ -114,20 +110,15 @@ def adamw_foreach(
     exp_avgs: list[torch.Tensor],
     exp_avg_sqs: list[torch.Tensor],
     steps: list[torch.Tensor],
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    correct_bias: bool,
+    hyper: AdamWHyperParams,
     grad_scale: torch.Tensor | None = None,
 ) -> None:
     """The multi-tensor path: the reference loop's math, one ``_foreach`` op per stage.
 
-    float16/bfloat16 tensors are computed in float32 and written back (state stays in the
-    parameter's dtype).
+    Takes the arguments of ``adamw_loop``. float16/bfloat16 tensors are computed in float32
+    and written back (state stays in the parameter's dtype).
     """
+    beta1, beta2, eps = hyper.beta1, hyper.beta2, hyper.eps
     counts = advance(steps)
     for (device, dtype), index in _by_device_and_dtype(params).items():
         ps, gs = [params[i] for i in index], [grads[i] for i in index]
@@ -144,33 +135,28 @@ def adamw_foreach(
         torch._foreach_addcmul_(vw, gw, gw, value=1.0 - beta2)
         denom = torch._foreach_sqrt(vw)
         torch._foreach_add_(denom, eps)
-        sizes = [-step_size(lr, beta1, beta2, counts[i], correct_bias) for i in index]
+        sizes = [-hyper.step_size(counts[i]) for i in index]
         torch._foreach_addcdiv_(pw, mw, denom, sizes)
         del denom
-        if weight_decay:
-            torch._foreach_mul_(pw, 1.0 - lr * weight_decay)
+        if hyper.weight_decay:
+            torch._foreach_mul_(pw, 1.0 - hyper.lr * hyper.weight_decay)
         if low:
             for dst, src in ((ps, pw), (ms, mw), (vs, vw)):
                 torch._foreach_copy_(dst, src)
 
 
 def fused_hyperparameters(
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    correct_bias: bool,
-    t: float,
+    hyper: AdamWHyperParams, t: float
 ) -> tuple[float, float, float, float | None]:
     """The kernel's (lr', wd', eps', post) that make it compute transformers' step ``t``.
 
     ``post`` is None when the decay is folded into the kernel, else the factor 1 − lr·wd to
     multiply the parameters by after the kernel (which then runs without decay).
     """
-    root = math.sqrt(1.0 - beta2**t)
-    rate = lr if correct_bias else lr * (1.0 - beta1**t) / root
-    decay = lr * weight_decay
+    lr, eps = hyper.lr, hyper.eps
+    root = math.sqrt(1.0 - hyper.beta2**t)
+    rate = lr if hyper.correct_bias else lr * (1.0 - hyper.beta1**t) / root
+    decay = lr * hyper.weight_decay
     if decay == 0.0:
         return rate, 0.0, eps / root, None
     if decay > _MAX_FOLDED_DECAY:
@@ -185,19 +171,14 @@ def adamw_fused(
     exp_avgs: list[torch.Tensor],
     exp_avg_sqs: list[torch.Tensor],
     steps: list[torch.Tensor],
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    correct_bias: bool,
+    hyper: AdamWHyperParams,
     grad_scale: torch.Tensor | None = None,
 ) -> None:
     """The fused path: ``torch._fused_adamw_`` with transformed hyper-parameters.
 
-    Every tensor must pass :func:`fusable`. float16/bfloat16 are computed in float32 by the
-    kernel. With ``grad_scale`` the kernel divides the gradients by it (and stores them so).
+    Takes the arguments of ``adamw_loop``; every tensor must pass :func:`fusable`.
+    float16/bfloat16 are computed in float32 by the kernel. With ``grad_scale`` the kernel
+    divides the gradients by it (and stores them so).
     """
     counts = advance(steps)
     buckets: dict[tuple, list[int]] = {}
@@ -206,9 +187,7 @@ def adamw_fused(
     scales: dict[torch.device, torch.Tensor] = {}
     for (device, _, t), index in buckets.items():
         ps = [params[i] for i in index]
-        kernel_lr, kernel_wd, kernel_eps, post = fused_hyperparameters(
-            lr, beta1, beta2, eps, weight_decay, correct_bias, t
-        )
+        kernel_lr, kernel_wd, kernel_eps, post = fused_hyperparameters(hyper, t)
         scale = None
         if grad_scale is not None:
             if device not in scales:
@@ -224,8 +203,8 @@ def adamw_fused(
             [],
             [count] * len(index),
             lr=kernel_lr,
-            beta1=beta1,
-            beta2=beta2,
+            beta1=hyper.beta1,
+            beta2=hyper.beta2,
             weight_decay=kernel_wd,
             eps=kernel_eps,
             amsgrad=False,

@@ -1,18 +1,35 @@
-"""Checks and small helpers shared by stepsize's torch optimizers.
+"""The base class and small helpers shared by stepsize's torch optimizers.
 
-Every optimizer validates its hyper-parameters with :func:`check_range`, its ``foreach`` /
-``fused`` switches with :func:`check_switches` and :func:`resolve_path`, rejects sparse
-gradients with :func:`check_dense`, and reads a ``torch.amp.GradScaler``'s inputs with
-:func:`amp_inputs`. The functions are stable: they only grow keyword arguments.
+Every optimizer derives from :class:`ClosureOptimizer` (one ``step``, validated param groups),
+checks its ``foreach`` / ``fused`` switches with :func:`check_switches` and picks its path with
+:func:`resolve_path`, rejects sparse gradients with :func:`check_dense`, and reads a
+``torch.amp.GradScaler``'s inputs with :func:`amp_inputs`. Hyper-parameters are checked with
+``stepsize._validation``. The functions are stable: they only grow keyword arguments.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
+
+from .._validation import check_bool, check_optional
+
+__all__ = [
+    "AUTO_FUSED_DEVICES",
+    "LOW_PRECISION",
+    "ClosureOptimizer",
+    "Path",
+    "amp_inputs",
+    "check_dense",
+    "check_fused_params",
+    "check_switches",
+    "fused_devices",
+    "is_plain",
+    "resolve_path",
+    "working_dtype",
+]
 
 Path = Literal["fused", "foreach", "loop"]
 
@@ -23,60 +40,25 @@ AUTO_FUSED_DEVICES = ("cpu", "cuda")
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-def check_range(
-    name: str,
-    value: Any,
-    low: float = 0.0,
-    high: float | None = None,
-    *,
-    high_open: bool = True,
-    finite: bool = True,
-) -> float:
-    """Return ``value`` as a float after checking ``low <= value`` (and ``< high`` or ``<= high``).
-
-    Args:
-        name: the argument's name, quoted in the error.
-        value: the value to check; NaN and non-numbers are rejected.
-        low: inclusive lower bound.
-        high: upper bound, or None for none.
-        high_open: whether ``high`` itself is excluded.
-        finite: whether infinities are rejected.
-
-    Returns:
-        ``float(value)``.
-
-    Raises:
-        ValueError: naming the argument and the value when it is out of range or not a number.
-
-    Example:
-        >>> check_range("lr", 1e-3)
-        0.001
-    """
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"Invalid {name}: {value!r} - should be a number") from None
-    if math.isnan(number) or number < low:
-        raise ValueError(f"Invalid {name}: {value!r} - should be >= {low}")
-    if high is not None and (number >= high if high_open else number > high):
-        bound = f"< {high}" if high_open else f"<= {high}"
-        raise ValueError(f"Invalid {name}: {value!r} - should be {bound}")
-    if finite and math.isinf(number):
-        raise ValueError(f"Invalid {name}: {value!r} - should be finite")
-    return number
-
-
-def check_switches(foreach: bool | None, fused: bool | None) -> None:
+def check_switches(foreach: Any, fused: Any) -> tuple[bool | None, bool | None]:
     """Validate torch-style ``foreach`` / ``fused`` switches (None, True or False).
 
+    Returns:
+        The switches, as given.
+
     Raises:
-        ValueError: if a switch is not None or a bool, or both are True.
+        TypeError: if a switch is not None or a bool.
+        ValueError: if both are True.
+
+    Example:
+        >>> check_switches(None, True)
+        (None, True)
     """
-    for name, value in (("foreach", foreach), ("fused", fused)):
-        if value is not None and not isinstance(value, bool):
-            raise ValueError(f"Invalid {name}: {value!r} - should be None, True or False")
+    foreach = check_optional(check_bool, "foreach", foreach)
+    fused = check_optional(check_bool, "fused", fused)
     if foreach and fused:
-        raise ValueError("Invalid foreach=True with fused=True - choose at most one of them")
+        raise ValueError("foreach and fused must not both be True, got foreach=True, fused=True")
+    return foreach, fused
 
 
 def resolve_path(foreach: bool | None, fused: bool | None) -> Path:
@@ -153,10 +135,31 @@ def working_dtype(dtype: torch.dtype) -> torch.dtype:
 class ClosureOptimizer(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` whose ``step`` runs the closure, then ``_update()``.
 
-    Subclasses implement ``_update`` (decorated with ``torch.compiler.disable``: inside
+    Subclasses implement ``_check_group`` (validate one param group's options, returning the
+    normalized values) and ``_update`` (decorated with ``torch.compiler.disable``: inside
     ``torch.compile`` the update runs eagerly, a graph break, since its kernels are already
     fused and its per-step scalars are computed on the host).
     """
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a parameter group; its options are validated like the defaults.
+
+        Raises:
+            TypeError, ValueError: for an invalid option; the optimizer is left unchanged.
+        """
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            group.update(self._check_group(group))
+        except (TypeError, ValueError):
+            self.param_groups.pop()
+            raise
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:  # pickled before the switches existed
+            group.setdefault("foreach", None)
+            group.setdefault("fused", None)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -174,6 +177,9 @@ class ClosureOptimizer(torch.optim.Optimizer):
                 loss = closure()
         self._update()
         return loss
+
+    def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
 
     def _update(self) -> None:
         raise NotImplementedError

@@ -1,0 +1,219 @@
+"""The generic optimizer contract's helpers: parametrization over the optimizer table, training
+runs and how they are compared.
+
+Used by ``tests/torch/test_optimizer_contract*.py`` and the optimizers' own test files.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+import torch
+
+from cases.closeness import assert_close
+from cases.torch_optimizers import OPTIMIZERS, ErrorInput, OptimizerInfo
+from stepsize.torch import AdafactorSchedule, get_linear_schedule_with_warmup
+
+__all__ = [
+    "AXES",
+    "LAYOUTS",
+    "REFERENCE",
+    "assert_identical",
+    "assert_rejected",
+    "assert_same_run",
+    "assert_steps",
+    "describe_groups",
+    "dtypes",
+    "each_optimizer",
+    "make_either",
+    "make_scheduler",
+    "ours_and_transformers",
+    "per_optimizer",
+    "state_of",
+    "step_with",
+    "train_tiny_model",
+]
+
+REFERENCE = "transformers"  # the implementation name of the reference runs
+
+# Each row's own values of a test axis ("a,b": tuples of two arguments).
+AXES = {
+    "config": lambda info: list(info.configs),
+    "path": lambda info: list(info.paths),
+    # The CPU reference loop is the expected value: every other path here, every path on CUDA.
+    "device,path": lambda info: [
+        *(("cpu", path) for path in info.paths if path != "loop"),
+        *(("cuda", path) for path in info.paths),
+    ],
+    "low_precision_config": lambda info: list(info.low_precision_configs),
+    "resume_config": lambda info: list(info.resume_configs),
+    "scaler_dtype": lambda info: list(info.grad_scaler_dtypes),
+    "error_input": lambda info: info.error_inputs,
+}
+
+
+def _id(value) -> str:
+    if isinstance(value, ErrorInput):
+        return ",".join(f"{key}={item!r}" for key, item in value.kwargs.items())
+    return str(value).removeprefix("torch.")
+
+
+def per_optimizer(*axes: str):
+    """Parametrizes ``info`` and ``axes``: every optimizer row crossed with its own values of
+    each axis (see ``AXES``); cases on CUDA are marked ``cuda``."""
+    names = ["info", *itertools.chain.from_iterable(axis.split(",") for axis in axes)]
+    cases = []
+    for info in OPTIMIZERS:
+        for combo in itertools.product(*(AXES[axis](info) for axis in axes)):
+            values = [
+                item
+                for axis, value in zip(axes, combo, strict=True)
+                for item in (value if "," in axis else (value,))
+            ]
+            marks = [pytest.mark.cuda] if "cuda" in values else []
+            ident = "-".join(_id(v) for v in (info, *values))
+            cases.append(pytest.param(info, *values, id=ident, marks=marks))
+    return pytest.mark.parametrize(names, cases)
+
+
+def each_optimizer():
+    return pytest.mark.parametrize("info", OPTIMIZERS, ids=str)
+
+
+def dtypes(values):
+    return pytest.mark.parametrize("dtype", values, ids=_id)
+
+
+def make_either(info: OptimizerInfo, implementation: str):
+    """A constructor ``(params, **hyper)`` of our optimizer on a path, or of transformers'."""
+    if implementation == REFERENCE:
+        return info.make_reference
+    return lambda params, **hyper: info.make(params, implementation, **hyper)
+
+
+def ours_and_transformers(info: OptimizerInfo, path: str, train_with):
+    """``train_with(make)`` with our optimizer on ``path``, then with transformers': two
+    (params, optimizer) pairs. ``make(params, **hyper)`` builds the optimizer."""
+    return [train_with(make_either(info, implementation)) for implementation in (path, REFERENCE)]
+
+
+def state_of(info, optimizer, params) -> list[dict[str, torch.Tensor]]:
+    """Each parameter's state entries named in ``info.state_keys``, in that order."""
+    states = [optimizer.state[p] for p in params]
+    return [{key: state[key] for key in info.state_keys if key in state} for state in states]
+
+
+def assert_same_run(info, ours, theirs, dtype) -> None:
+    """Parameters and state equal per precision ``dtype``; state in the row's dtype."""
+    (params, optimizer), (ref_params, ref_optimizer) = ours, theirs
+    assert_close(params, ref_params, dtype, what="params")
+    mine, expected = state_of(info, optimizer, params), state_of(info, ref_optimizer, ref_params)
+    for index, (state, ref_state) in enumerate(zip(mine, expected, strict=True)):
+        assert state.keys() == ref_state.keys(), index
+        for key, value in state.items():
+            assert value.dtype == info.state_dtype(params[index].dtype), (index, key)
+            assert_close(value, ref_state[key], dtype, what=f"state[{index}][{key}]")
+
+
+def assert_identical(ours, theirs) -> None:
+    """(params, optimizer state) pairs: parameters and every state entry bit-identical
+    (tensors: dtype and device too)."""
+    (params, states), (ref_params, ref_states) = ours, theirs
+    for p, q in zip(params, ref_params, strict=True):
+        assert torch.equal(p, q)
+        state, expected = states[p], ref_states[q]
+        assert state.keys() == expected.keys()
+        for key, value in expected.items():
+            if isinstance(value, torch.Tensor):
+                assert (state[key].dtype, state[key].device) == (value.dtype, value.device), key
+                assert torch.equal(state[key], value), key
+            else:
+                assert state[key] == value, key
+
+
+def assert_steps(optimizer, params, count) -> None:
+    assert [float(optimizer.state[p]["step"]) for p in params] == [count] * len(params)
+
+
+def describe_groups(optimizer) -> list:
+    """The param groups' options and the identities of their parameters."""
+    return [
+        ({k: v for k, v in group.items() if k != "params"}, [id(p) for p in group["params"]])
+        for group in optimizer.param_groups
+    ]
+
+
+def assert_rejected(raised: pytest.ExceptionInfo, argument: str) -> None:
+    """The message names the argument; ours read "<argument> must be …, got <value>"."""
+    message = str(raised.value)
+    assert argument in message
+    if " must " in message:
+        assert message.startswith(f"{argument} must "), message
+        assert ", got " in message, message
+
+
+def _column_major(v):
+    return v.t().contiguous().t() if v.dim() == 2 else v
+
+
+def _channels_last(v):
+    return v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+
+
+def _every_other(v):
+    if v.dim() == 0:
+        return v
+    wide = v.new_zeros(*v.shape[:-1], 2 * v.shape[-1])
+    return wide[..., ::2].copy_(v)
+
+
+# Same shape and values, other memory layouts.
+LAYOUTS = {"column_major": _column_major, "channels_last": _channels_last, "strided": _every_other}
+
+
+def step_with(optimizer: torch.optim.Optimizer, params: list, grads: list) -> Any:
+    """One optimizer step per list of gradients (copies, so runs can share them; None: no
+    gradient for that parameter). Returns the optimizer."""
+    for step_grads in grads:
+        for p, grad in zip(params, step_grads, strict=True):
+            p.grad = None if grad is None else grad.clone()
+        optimizer.step()
+    return optimizer
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    """A schedule for checkpoint tests: linear warmup and decay, or, for groups whose lr
+    Adafactor computes itself, ``AdafactorSchedule`` (which reports it)."""
+    if any(group["lr"] is None for group in optimizer.param_groups):
+        return AdafactorSchedule(optimizer)
+    return get_linear_schedule_with_warmup(optimizer, num_warmup_steps=3, num_training_steps=20)
+
+
+def train_tiny_model(
+    make_optimizer, *, compile_model=False, compile_step=False, steps=4, device="cpu"
+):
+    """Trains a small MLP on ``device`` for ``steps`` steps; returns copies of its parameters.
+
+    ``make_optimizer(params)`` builds the optimizer. ``compile_model`` / ``compile_step`` wrap
+    the model / the whole training step in ``torch.compile`` (the aot_eager backend, which
+    needs no C++ compiler).
+    """
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    model.to(device)
+    optimizer = make_optimizer(model.parameters())
+    forward = torch.compile(model, backend="aot_eager") if compile_model else model
+    x, y = torch.randn(16, 4).to(device), torch.randn(16, 1).to(device)
+
+    def step():
+        torch.nn.functional.mse_loss(forward(x), y).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    if compile_step:
+        step = torch.compile(step, backend="aot_eager")
+    for _ in range(steps):
+        step()
+    return [p.detach().clone() for p in model.parameters()]
