@@ -26,17 +26,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from stepsize.bench._harness import (
-    CLOCKS,
-    Contestant,
-    environment,
-    measure,
-    prepare,
-    report,
-    save,
-    selected,
-    start,
-)
+from stepsize.bench import _harness as harness
 from stepsize.bench._options import add_options, resolve_options
 from stepsize.bench._workload import Workload
 
@@ -148,9 +138,9 @@ def run(args: argparse.Namespace) -> int:
     gpus = tf.config.list_logical_devices("GPU")
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
     packages = ("tensorflow", "keras", "tf-keras", "transformers")
-    machine = environment(gpus[0].name if gpus else "cpu", threads, packages)
+    machine = harness.environment(gpus[0].name if gpus else "cpu", threads, packages)
     setup = f"lr {LR}, weight decay {WEIGHT_DECAY} but not on LayerNorm and biases"
-    settings = start(args, machine, "float32", setup)
+    settings = harness.start(args, machine, "float32", setup)
 
     shapes = args.workload.shapes()
     rng = np.random.default_rng(0)
@@ -158,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     grads = [tf.constant(rng.standard_normal(s, dtype=np.float32) * 1e-3) for s in shapes]
     variables: dict[bool, list[Any]] = {}
 
-    def entry(name: str, make: Callable[[], Any], keras_paths: bool) -> Contestant:
+    def entry(name: str, make: Callable[[], Any], keras_paths: bool) -> harness.Contestant:
         def build() -> tuple[Callable[[], object], Callable[[], int]]:
             optimizer = make()
             if keras_paths not in variables:
@@ -171,15 +161,15 @@ def run(args: argparse.Namespace) -> int:
             step = tf.function(apply)
             return lambda: step(grads), lambda: state_bytes(optimizer)
 
-        return prepare(name, "float32", build)
+        return harness.prepare(name, "float32", build)
 
     rows = [
         entry(name, make, keras_paths)
         for name, (make, keras_paths) in CONTESTANTS.items()
-        if selected(name, args.only, REFERENCES)
+        if harness.selected(name, args.only, REFERENCES)
     ]
-    measure(rows, args.steps, args.warmup, CLOCKS[args.clock])
-    save(report("tf", rows, REFERENCES, settings), args.json)
+    harness.measure(rows, args.steps, args.warmup, harness.CLOCKS[args.clock])
+    harness.save(harness.report("tf", rows, REFERENCES, settings), args.json)
     return 0
 
 

@@ -27,17 +27,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from stepsize.bench._harness import (
-    CLOCKS,
-    Contestant,
-    environment,
-    measure,
-    prepare,
-    report,
-    save,
-    selected,
-    start,
-)
+from stepsize.bench import _harness as harness
 from stepsize.bench._options import add_options, resolve_options
 from stepsize.bench._workload import Workload
 
@@ -132,7 +122,7 @@ def _race(
     factories: Sequence[tuple[str, Factory]],
     workload: Workload,
     args: argparse.Namespace,
-) -> tuple[list[Contestant], str]:
+) -> tuple[list[harness.Contestant], str]:
     """Measures every factory's optimizer on ``workload``; returns the rows and the reference.
 
     The reference is torch's fused AdamW on float32 parameters, whatever ``args.dtype``.
@@ -144,12 +134,12 @@ def _race(
     float32 = params if dtype == torch.float32 else make_params(workload, device)
     reference = BASELINE if dtype == torch.float32 else BASELINE_FLOAT32
 
-    def entry(name: str, factory: Factory, on: list[torch.nn.Parameter]) -> Contestant:
+    def entry(name: str, factory: Factory, on: list[torch.nn.Parameter]) -> harness.Contestant:
         def build() -> tuple[Callable[[], object], Callable[[], int]]:
             optimizer = factory(on)
             return optimizer.step, lambda: state_bytes(optimizer)
 
-        return prepare(name, str(on[0].dtype).removeprefix("torch."), build)
+        return harness.prepare(name, str(on[0].dtype).removeprefix("torch."), build)
 
     rows = []
     for name, factory in factories:
@@ -158,7 +148,7 @@ def _race(
         if name == BASELINE:
             rows.append(entry(reference, factory, float32))
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
-    measure(rows, args.steps, args.warmup, CLOCKS[args.clock], sync)
+    harness.measure(rows, args.steps, args.warmup, harness.CLOCKS[args.clock], sync)
     return rows, reference
 
 
@@ -217,17 +207,19 @@ def run(args: argparse.Namespace) -> int:
     name = str(device)
     if device.type == "cuda":
         name = f"{device} ({torch.cuda.get_device_name(device)})"
-    machine = environment(name, torch.get_num_threads(), ("torch", "transformers"))
+    machine = harness.environment(name, torch.get_num_threads(), ("torch", "transformers"))
     setup = f"lr {LR}, weight decay {WEIGHT_DECAY} (AdamW), Adafactor defaults"
-    settings = start(args, machine, args.dtype, setup)
+    settings = harness.start(args, machine, args.dtype, setup)
     factories = [
-        (row, factory) for row, factory in contestants() if selected(row, args.only, [BASELINE])
+        (row, factory)
+        for row, factory in contestants()
+        if harness.selected(row, args.only, [BASELINE])
     ]
     rows, reference = _race(factories, args.workload, args)
-    document = report("torch", rows, {reference: "× fused"}, settings)
+    document = harness.report("torch", rows, {reference: "× fused"}, settings)
     if args.sweep:
         document["sweep"] = _sweep(factories, args)
-    save(document, args.json)
+    harness.save(document, args.json)
     return 0
 
 
