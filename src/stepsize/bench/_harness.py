@@ -116,7 +116,7 @@ def selected(name: str, only: Sequence[str] | None, references: Iterable[str]) -
     return any(word.lower() in name.lower() for word in only)
 
 
-def _row(contestant: Contestant, by_name: dict[str, Contestant], parameters: int) -> dict:
+def _row(contestant: Contestant, by_name: dict[str, Contestant], parameters: int) -> dict[str, Any]:
     row: dict[str, Any] = {"name": contestant.name, "dtype": contestant.dtype}
     if contestant.skipped is not None or contestant.state_bytes is None:
         return {**row, "skipped": contestant.skipped}
@@ -135,8 +135,8 @@ def _row(contestant: Contestant, by_name: dict[str, Contestant], parameters: int
     }
 
 
-def _table(rows: list[dict], labels: dict[str, str]) -> str:
-    width = max(30, *(len(row["name"]) for row in rows))
+def _table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
+    width = max([30, *(len(row["name"]) for row in rows)])
     show_dtype = len({row["dtype"] for row in rows}) > 1
     dtype = f" {'dtype':9s}" if show_dtype else ""
     widths = [max(8, len(label)) for label in labels.values()]
@@ -191,7 +191,9 @@ def environment(device: str, threads: int, packages: Sequence[str]) -> dict[str,
     }
 
 
-def start(args: argparse.Namespace, machine: dict[str, Any], dtype: str, setup: str) -> dict:
+def start(
+    args: argparse.Namespace, machine: dict[str, Any], dtype: str, setup: str
+) -> dict[str, Any]:
     """Prints what is measured where (``setup``: the hyper-parameters); returns it as JSON data.
 
     Args:

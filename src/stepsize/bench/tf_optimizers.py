@@ -56,7 +56,7 @@ def make_variables(workload: Workload, values: Sequence[Any], keras_paths: bool)
     for (name, _), value in zip(workload.tensors(), values, strict=True):
         *scopes, last = name.split(".")
         if not keras_paths:
-            variables.append(tf.Variable(value, name="/".join([*scopes, last])))
+            variables.append(tf.Variable(value, name=name.replace(".", "/")))
             continue
         with contextlib.ExitStack() as stack:
             for scope in scopes:

@@ -53,10 +53,8 @@ def _factory(module: str, name: str, **kwargs: Any) -> Factory:
     """Builds ``module.name(params, **kwargs)``, importing it only then (it may be missing)."""
 
     def build(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        optimizer: torch.optim.Optimizer = getattr(importlib.import_module(module), name)(
-            params, **kwargs
-        )
-        return optimizer
+        optimizer_class = getattr(importlib.import_module(module), name)
+        return optimizer_class(params, **kwargs)
 
     return build
 
