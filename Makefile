@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stepsize-installed
 
-.PHONY: test demo lint bench clean
+.PHONY: test demo lint typecheck bench clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml constraints.txt requirements-test.txt
 
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 demo: $(STAMP)
@@ -30,5 +31,8 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache build *.egg-info src/*.egg-info

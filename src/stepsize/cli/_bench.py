@@ -1,27 +1,27 @@
-"""``stepsize bench``: run the speed benchmarks of a source checkout and print their tables.
+"""``stepsize bench``: run the speed benchmarks that ship with the package, print their tables.
 
-The scripts live in the repository's ``benchmarks/`` folder, outside the package: they
-compare stepsize with the reference implementations (transformers, torch, Keras), which an
-installed wheel does not ship. Options after the framework go to the script unchanged.
+The benchmarks (``stepsize.bench``) compare stepsize's optimizers with the reference
+implementations (torch, transformers, Keras) in the same run; a reference that is not
+installed is listed as skipped. Options after the framework go to its benchmark unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from stepsize.cli._main import _exit_code
 from stepsize.cli._options import UsageError
 
-__all__ = ["SCRIPTS", "add_parser", "find_benchmarks", "load_script", "run"]
+__all__ = ["BENCHMARKS", "add_parser", "run"]
 
-# framework -> (script in benchmarks/, the modules it needs, the extra that installs them)
-SCRIPTS = {
-    "torch": ("optimizers.py", ("torch",), "torch"),
-    "tf": ("tf_optimizers.py", ("tensorflow", "keras"), "tf"),
+# framework -> (benchmark module, the modules it needs, the extra that installs them)
+BENCHMARKS = {
+    "torch": ("stepsize.bench.torch_optimizers", ("torch",), "torch"),
+    "tf": ("stepsize.bench.tf_optimizers", ("tensorflow", "keras"), "tf"),
 }
 
 
@@ -29,113 +29,53 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Adds the ``bench`` subcommand."""
     parser = subparsers.add_parser(
         "bench",
-        help="run the optimizer speed benchmarks (source checkout)",
-        description="Run benchmarks/optimizers.py (torch) and/or benchmarks/tf_optimizers.py "
-        "(tf) of a source checkout and print their tables. Without a framework, both run "
-        "with their defaults; options after the framework are passed to its script "
-        "(see e.g. stepsize bench torch --help).",
-        epilog="example: stepsize bench torch --only adamw --steps 20",
-    )
-    parser.add_argument(
-        "--benchmarks",
-        type=Path,
-        metavar="DIR",
-        help="the benchmarks folder (default: the one of the checkout stepsize runs from)",
+        help="run the optimizer speed benchmarks",
+        description="Time stepsize's optimizers against the reference implementations on a "
+        "BERT-like workload (torch: AdamW and Adafactor; tf: AdamWeightDecay) and print the "
+        "tables. Without a framework, both run with their defaults; options after the "
+        "framework go to its benchmark (see stepsize bench torch --help).",
+        epilog="examples: stepsize bench torch --quick; "
+        "stepsize bench torch --only adamw --steps 20 --json torch.json",
     )
     parser.add_argument(
         "framework",
         nargs="?",
         metavar="{torch,tf}",
-        help="run only this framework's script (default: both, with their defaults)",
+        help="run only this framework's benchmark (default: both, with their defaults)",
     )
     parser.add_argument(
-        "script_args", nargs=argparse.REMAINDER, metavar="...", help="options for the script"
+        "options", nargs=argparse.REMAINDER, metavar="...", help="options for the benchmark"
     )
     return parser
-
-
-def find_benchmarks(folder: Path | None = None) -> Path:
-    """The benchmarks folder: ``folder``, else the checkout's (``src/stepsize/../../``).
-
-    Raises:
-        UsageError: if the folder does not hold the benchmark scripts.
-    """
-    if folder is not None:
-        candidates = [folder]
-    else:
-        checkout = Path(__file__).resolve().parents[3]
-        candidates = [checkout / "benchmarks", Path.cwd() / "benchmarks"]
-    for candidate in candidates:
-        if any((candidate / script).is_file() for script, _, _ in SCRIPTS.values()):
-            return candidate
-    looked = ", ".join(str(c) for c in dict.fromkeys(candidates))
-    raise UsageError(
-        f"no benchmark scripts in {looked}: `stepsize bench` runs the benchmarks/ folder of a "
-        "source checkout (it is not part of an installed package); run it from a clone of "
-        "the repository or pass --benchmarks DIR"
-    )
-
-
-def load_script(path: Path) -> ModuleType:
-    """Imports a benchmark script by path (under a private module name) and returns it.
-
-    Raises:
-        UsageError: if the file is missing or has no ``main(argv)``.
-    """
-    if not path.is_file():
-        raise UsageError(f"benchmark script not found: {path}")
-    name = f"_stepsize_bench_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise UsageError(f"cannot load benchmark script {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    if not callable(getattr(module, "main", None)):
-        raise UsageError(f"benchmark script {path} has no main(argv)")
-    return module
 
 
 def _missing(modules: tuple[str, ...]) -> list[str]:
     return [m for m in modules if importlib.util.find_spec(m) is None]
 
 
-def _run_script(path: Path, argv: list[str]) -> int:
-    module = load_script(path)
-    try:
-        result = module.main(argv)
-    except SystemExit as exit_:  # the script's argparse: --help, or a bad option
-        code = exit_.code
-        return 0 if code is None else code if isinstance(code, int) else 1
-    # main() returns an exit status or its measurements; only an int is a status.
-    return result if isinstance(result, int) and not isinstance(result, bool) else 0
-
-
 def run(args: argparse.Namespace) -> int:
-    """Runs the chosen benchmark scripts in turn; returns the first non-zero status, else 0."""
-    script_args = list(args.script_args)
-    if script_args[:1] == ["--"]:
-        script_args = script_args[1:]
+    """Runs the chosen benchmarks in turn; returns the first non-zero status, else 0."""
+    options = list(args.options)
+    if options[:1] == ["--"]:
+        options = options[1:]
     framework = args.framework
     if framework is not None and framework.startswith("-"):
-        script_args, framework = [framework, *script_args], None
-    if framework is None and script_args:
+        options, framework = [framework, *options], None
+    if framework is None and options:
         raise UsageError(
-            "options for a benchmark script need a framework first: "
-            f"stepsize bench torch|tf {' '.join(script_args)}"
+            "options for a benchmark need a framework first: "
+            f"stepsize bench torch|tf {' '.join(options)}"
         )
-    if framework is not None and framework not in SCRIPTS:
+    if framework is not None and framework not in BENCHMARKS:
         raise UsageError(f"unknown framework {framework!r}; choose torch or tf")
-    folder = find_benchmarks(args.benchmarks)
-    chosen = [framework] if framework else list(SCRIPTS)
-    status = 0
-    ran = 0
-    for name in chosen:
-        script, modules, extra = SCRIPTS[name]
+    status = ran = 0
+    for name in [framework] if framework else list(BENCHMARKS):
+        module_name, modules, extra = BENCHMARKS[name]
+        module = importlib.import_module(module_name)  # framework-free until it runs
+        try:  # --help and bad options end here, before the framework is needed
+            parsed = module.parse(options, prog=f"stepsize bench {name}")
+        except SystemExit as exit_:
+            return _exit_code(exit_.code)
         missing = _missing(modules)
         if missing:
             message = (
@@ -148,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         if ran:
             print()
-        print(f"== {name}: {folder / script} {' '.join(script_args)}".rstrip(), flush=True)
-        code = _run_script(folder / script, script_args)
+        print(f"== {name}: stepsize bench {name} {' '.join(options)}".rstrip(), flush=True)
+        code = module.run(parsed)
         sys.stdout.flush()
         ran += 1
         status = status or code
