@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stepsize-installed
 
-.PHONY: test demo lint bench clean docs docs-serve
+.PHONY: test demo lint bench clean docs docs-serve release-check
 
 $(STAMP): pyproject.toml constraints.txt requirements-test.txt constraints-docs.txt requirements-docs.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,13 @@ docs: $(STAMP)
 docs-serve: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --strict
 
+# The sdist and the wheel, the wheel smoke-tested in a clean venv (`make test` runs it too).
+release-check: $(STAMP)
+	$(PY) scripts/release_check.py
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache build site *.egg-info src/*.egg-info
+	rm -rf $(VENV) .pytest_cache build dist site *.egg-info src/*.egg-info
