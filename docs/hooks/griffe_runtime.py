@@ -4,7 +4,8 @@ Static analysis reads ``get_x = _FUNCTIONS["get_x"]`` as an attribute without a 
 For each name a public module exports (its ``__all__``) that static analysis sees as such an
 attribute while the imported module holds a function or a class there, this swaps in griffe's
 inspection of that object: its signature and docstring as ``help()`` shows them. Only the
-modules that define such names are imported; everything else stays static.
+modules that define such names are imported (where their framework is installed); everything
+else stays static.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ def _inspect_in_place(
     attribute: griffe.Object, loader: griffe.GriffeLoader, inspected: dict[str, griffe.Module]
 ) -> None:
     parent = attribute.parent
-    runtime = getattr(importlib.import_module(parent.path), attribute.name, None)
+    try:
+        runtime = getattr(importlib.import_module(parent.path), attribute.name, None)
+    except ImportError:  # its framework is not installed: static analysis is all there is
+        return
     if not (inspect.isfunction(runtime) or inspect.isclass(runtime)):
         return
     if parent.path not in inspected:

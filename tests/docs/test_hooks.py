@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,39 @@ def test_sample_results_say_so(tmp_path: Path) -> None:
     path.write_text(json.dumps(_document(sample="Typed in by hand.")))
     text = benchmark_pages.markdown([benchmark_pages.load(path)], "benchmarks.md")
     assert '!!! warning "Sample data"\n\n    Typed in by hand.' in text
+
+
+def test_functions_built_at_run_time_are_inspected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import griffe  # installed with mkdocstrings (requirements-docs.txt)
+
+    griffe_runtime = load_hook_module("griffe_runtime")
+    package = tmp_path / "built_at_run_time"
+    (package / "_table").mkdir(parents=True)
+    (package / "_table" / "__init__.py").write_text(
+        "def _make(name):\n"
+        "    def function(x: int, scale: float = 2.0) -> float:\n"
+        "        return x * scale\n"
+        "    function.__name__ = name\n"
+        "    function.__doc__ = 'Scales x.\\n\\nArgs:\\n    x: the value.'\n"
+        "    return function\n"
+        "\n"
+        "TABLE = {'a': 1}\n"
+        "scaled = _make('scaled')\n"
+    )
+    (package / "__init__.py").write_text(
+        "from built_at_run_time._table import TABLE, scaled\n\n__all__ = ['TABLE', 'scaled']\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    extensions = griffe.load_extensions(griffe_runtime.RuntimeObjects)
+    try:
+        loaded = griffe.load(package.name, search_paths=[str(tmp_path)], extensions=extensions)
+    finally:
+        for name in [m for m in sys.modules if m.startswith(package.name)]:
+            del sys.modules[name]
+    scaled = loaded["scaled"].final_target
+    assert scaled.is_function
+    assert scaled.docstring.value.startswith("Scales x.")
+    assert [p.name for p in scaled.parameters] == ["x", "scale"]
+    assert loaded["TABLE"].final_target.is_attribute  # data stays as static analysis saw it
