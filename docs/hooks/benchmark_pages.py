@@ -58,8 +58,18 @@ class Result:
 
 
 def load(path: Path) -> Result:
-    """Reads one benchmark's JSON document."""
-    document = json.loads(path.read_text())
+    """Reads one benchmark's JSON document.
+
+    Raises:
+        ValueError: for a document without a field this reads (naming the file and field).
+    """
+    try:
+        return _read(path.stem, json.loads(path.read_text()))
+    except KeyError as missing:
+        raise ValueError(f"{path}: no field {missing} (see load() in {__file__})") from None
+
+
+def _read(stem: str, document: dict[str, Any]) -> Result:
     versions = [f"{k} {v}" for k, v in document.get("versions", {}).items() if v]
     environment = " · ".join(
         [
@@ -88,7 +98,7 @@ def load(path: Path) -> Result:
         for row in document["contestants"]
     ]
     return Result(
-        stem=path.stem,
+        stem=stem,
         title=TITLES.get(document["benchmark"], document["benchmark"]),
         environment=environment,
         workload=workload,

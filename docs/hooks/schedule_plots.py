@@ -118,7 +118,10 @@ def render(plot: Plot, directory: Path) -> bytes:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(errors):
         code = main([*plot.argv, "--output", str(path)])
     if code != 0:
-        raise RuntimeError(f"`{plot.command}` failed ({code}): {errors.getvalue().strip()}")
+        raise RuntimeError(
+            f"`{plot.command}` failed ({code}): {errors.getvalue().strip()} (a new required "
+            f"parameter needs a value in REQUIRED, {__file__})"
+        )
     return path.read_bytes()
 
 

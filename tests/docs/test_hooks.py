@@ -85,6 +85,15 @@ def test_benchmark_results_become_tables_and_charts(tmp_path: Path) -> None:
         assert image.startswith(PNG_SIGNATURE)
 
 
+def test_a_result_without_a_field_names_it(tmp_path: Path) -> None:
+    document = _document()
+    del document["workload"]
+    path = tmp_path / "torch.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=r"torch\.json: no field 'workload'"):
+        benchmark_pages.load(path)
+
+
 def test_sample_results_say_so(tmp_path: Path) -> None:
     path = tmp_path / "torch.json"
     path.write_text(json.dumps(_document(sample="Typed in by hand.")))
