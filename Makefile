@@ -5,14 +5,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stepsize-installed
 
-.PHONY: test demo lint typecheck bench clean
+.PHONY: test demo lint typecheck bench clean docs docs-serve release-check
 
-$(STAMP): pyproject.toml constraints.txt requirements-test.txt
+$(STAMP): pyproject.toml constraints.txt requirements-test.txt constraints-docs.txt requirements-docs.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -r requirements-test.txt
 	# tf-keras (the transformers TF reference) asks for `tensorflow`; tensorflow-cpu provides it.
 	$(PY) -m pip install -q --no-deps -c constraints.txt tf-keras
+	$(PY) -m pip install -q -c constraints.txt -c constraints-docs.txt -r requirements-docs.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
@@ -27,6 +28,18 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/stepsize bench
 
+# The documentation site: `make docs` builds it into site/ with warnings as errors;
+# `make docs-serve` serves it at http://127.0.0.1:8000/stepsize/ while you edit.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --strict
+
+# The sdist and the wheel, the wheel smoke-tested in a clean venv (`make test` runs it too).
+release-check: $(STAMP)
+	$(PY) scripts/release_check.py
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -35,4 +48,4 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache build dist site *.egg-info src/*.egg-info

@@ -10,6 +10,15 @@ Example:
     0.0005
 """
 
+try:
+    import keras as _keras  # noqa: F401
+    import tensorflow as _tensorflow  # noqa: F401
+except ModuleNotFoundError as _missing:
+    if _missing.name not in ("tensorflow", "keras"):
+        raise
+    _message = "stepsize.tf needs TensorFlow and Keras 3: pip install 'stepsize[tf]'"
+    raise ModuleNotFoundError(_message, name=_missing.name) from None
+
 from stepsize.tf._adam_weight_decay import AdamWeightDecay
 from stepsize.tf._create_optimizer import create_optimizer
 from stepsize.tf._gradient_accumulator import GradientAccumulator

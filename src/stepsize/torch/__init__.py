@@ -3,6 +3,14 @@
 Replaces ``transformers.optimization``: change the import, keep the code.
 """
 
+try:
+    import torch as _torch  # noqa: F401
+except ModuleNotFoundError as _missing:
+    if _missing.name != "torch":
+        raise
+    _message = "stepsize.torch needs PyTorch: pip install 'stepsize[torch]'"
+    raise ModuleNotFoundError(_message, name="torch") from None
+
 from stepsize.torch._accumulation import GradientAccumulation
 from stepsize.torch._adafactor_optimizer import Adafactor
 from stepsize.torch._adafactor_schedule import AdafactorSchedule, get_adafactor_schedule
