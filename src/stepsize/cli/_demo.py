@@ -18,9 +18,13 @@ import importlib.util
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stepsize.cli._options import UsageError
+
+if TYPE_CHECKING:
+    from stepsize.cli._demo_data import Digits
+    from stepsize.cli._demo_report import Run
 
 __all__ = ["DEFAULT_EPOCHS", "QUICK_EPOCHS", "add_parser", "check_requirements", "run"]
 
@@ -31,6 +35,12 @@ QUICK_EPOCHS = 2
 _FRAMEWORKS = {"torch": (("torch",), "torch"), "tf": (("tensorflow", "keras"), "tf")}
 _DEMO_MODULES = ("numpy", "sklearn", "tqdm", "matplotlib")
 _DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+
+
+class _Trainer(Protocol):
+    """What ``run`` needs of a framework's demo module (``_demo_torch``, ``_demo_tf``)."""
+
+    def train_all(self, data: Digits, *, epochs: int, seed: int, progress: bool) -> list[Run]: ...
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -122,14 +132,15 @@ def run(args: argparse.Namespace) -> int:
     from stepsize.cli import _demo_data, _demo_report
 
     started = time.perf_counter()  # the framework import counts: users wait for it too
+    trainer: _Trainer
     if framework == "torch":
-        from stepsize.cli import _demo_torch as trainer
+        from stepsize.cli import _demo_torch
 
-        title = "PyTorch"
+        trainer, title = _demo_torch, "PyTorch"
     else:
-        from stepsize.cli import _demo_tf as trainer
+        from stepsize.cli import _demo_tf
 
-        title = "Keras"
+        trainer, title = _demo_tf, "Keras"
     data = _demo_data.load(seed=args.seed)
     summary = data.summary()
     print(

@@ -1,15 +1,29 @@
 """The demo's task: scikit-learn's bundled 8×8 digits, split and standardized.
 
 Each image becomes a sequence of 8 tokens (its rows) of 8 features, the input of a small
-transformer encoder. The data ships with scikit-learn, so nothing is downloaded.
+transformer encoder. The data ships with scikit-learn, so nothing is downloaded. The
+training settings both demos share are typed here too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypedDict
 
-__all__ = ["Digits", "batches", "load"]
+__all__ = ["Digits", "Hyperparameters", "batches", "load"]
+
+
+class Hyperparameters(TypedDict):
+    """The training settings both demos share; each adds its gradient clipping setting."""
+
+    micro_batch: int
+    accumulation_steps: int
+    lr: float
+    weight_decay: float
+    warmup_fraction: float
+    d_model: int
+    heads: int
+    layers: int
 
 
 @dataclasses.dataclass(frozen=True)

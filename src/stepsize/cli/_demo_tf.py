@@ -23,12 +23,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from stepsize.cli._demo_data import Digits, batches
+from stepsize.cli._demo_data import Digits, Hyperparameters, batches
 from stepsize.cli._demo_report import Run
 
 __all__ = ["HYPERPARAMETERS", "RUNS", "build_model", "train", "train_all"]
 
-HYPERPARAMETERS = {
+
+class _Hyperparameters(Hyperparameters):
+    global_clipnorm: float  # the optimizers' ``global_clipnorm``
+
+
+HYPERPARAMETERS: _Hyperparameters = {
     "micro_batch": 32,
     "accumulation_steps": 2,
     "lr": 5e-3,

@@ -16,12 +16,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from stepsize.cli._demo_data import Digits, batches
+from stepsize.cli._demo_data import Digits, Hyperparameters, batches
 from stepsize.cli._demo_report import Run
 
 __all__ = ["HYPERPARAMETERS", "RUNS", "TinyEncoder", "train", "train_all"]
 
-HYPERPARAMETERS = {
+
+class _Hyperparameters(Hyperparameters):
+    max_grad_norm: float  # the gradient norm ``GradientAccumulation`` clips to
+
+
+HYPERPARAMETERS: _Hyperparameters = {
     "micro_batch": 32,
     "accumulation_steps": 2,
     "lr": 5e-3,
@@ -74,7 +79,8 @@ class TinyEncoder(torch.nn.Module):
 
 def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     # The usual fine-tuning rule: no weight decay on biases and norms (the 1-d tensors).
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for parameter in model.parameters():
         (decay if parameter.ndim >= 2 else no_decay).append(parameter)
     return [

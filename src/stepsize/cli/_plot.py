@@ -55,13 +55,14 @@ def phases(schedule: schedules.Schedule) -> list[tuple[str, int, int]]:
     if isinstance(schedule, schedules.Scale):
         return phases(schedule.schedule)
     warmup = getattr(schedule, "num_warmup_steps", 0)
+    total = getattr(schedule, "num_training_steps", None)
     result = [("warmup", 0, warmup)] if warmup > 0 else []
     if isinstance(schedule, schedules.WarmupStableDecay):
         stable_end = warmup + schedule.stable_steps
         result.append(("stable", warmup, stable_end))
         result.append(("decay", stable_end, stable_end + schedule.num_decay_steps))
-    elif getattr(schedule, "num_training_steps", None) is not None:
-        result.append(("decay", warmup, schedule.num_training_steps))
+    elif total is not None:
+        result.append(("decay", warmup, total))
     return [phase for phase in result if phase[2] > phase[1]]
 
 
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     """Builds every named schedule, plots them, and prints where the PNG is."""
     settings = parse_settings(args.settings)
     parameters = {name: schedule_parameters(name) for name in args.names}  # names first
-    taken = set()
+    taken: set[str] = set()
     built = []
     for name in args.names:
         own = {k: v for k, v in settings.items() if k in parameters[name] or len(args.names) == 1}

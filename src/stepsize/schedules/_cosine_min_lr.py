@@ -13,7 +13,7 @@ from stepsize.schedules._shared import check_steps, cosine_progress, linear_warm
 __all__ = ["CosineWarmupWithMinLR", "CosineWithMinLR"]
 
 
-def _check_common(schedule: Schedule) -> dict[str, Any]:
+def _check_common(schedule: CosineWithMinLR | CosineWarmupWithMinLR) -> dict[str, Any]:
     return {
         **check_steps(schedule),
         "min_lr_rate": check_real("min_lr_rate", schedule.min_lr_rate, low=0.0, high=1.0),

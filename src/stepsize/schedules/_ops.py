@@ -58,23 +58,6 @@ class ArrayNamespace:
         return float(math.floor(x))
 
 
-class _NumpyNamespace(ArrayNamespace):
-    def __init__(self) -> None:
-        import numpy as np
-
-        self._np = np
-        self.where = np.where
-        self.minimum = np.minimum
-        self.maximum = np.maximum
-        self.cos = np.cos
-        self.sqrt = np.sqrt
-        self.power = np.power
-        self.floor = np.floor
-
-    def asarray(self, x: Any) -> Any:
-        return self._np.asarray(x, dtype=self._np.float64)
-
-
 PYTHON = ArrayNamespace()
 NUMPY: ArrayNamespace | None = None  # built on first use: `import stepsize` never imports numpy
 
@@ -83,5 +66,7 @@ def numpy_namespace() -> ArrayNamespace:
     """Returns the NumPy namespace, importing NumPy on first use."""
     global NUMPY
     if NUMPY is None:
-        NUMPY = _NumpyNamespace()
+        from stepsize.schedules._numpy_ops import NumpyNamespace
+
+        NUMPY = NumpyNamespace()
     return NUMPY

@@ -15,6 +15,7 @@ __all__ = ["WarmupStableDecay"]
 
 WARMUP_TYPES = ("linear", "cosine", "1-sqrt")
 DECAY_TYPES = ("linear", "cosine", "1-sqrt")
+_NO_LENGTH = "Either num_training_steps or num_stable_steps must be specified."  # transformers'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,25 +72,25 @@ class WarmupStableDecay(Schedule):
             "num_decay_steps",
             optional=("num_training_steps", "num_stable_steps"),
         )
-        warmup, decay = steps["num_warmup_steps"], steps["num_decay_steps"]
-        total, stable = steps["num_training_steps"], steps["num_stable_steps"]
-        if total is None and stable is None:
-            raise ValueError("Either num_training_steps or num_stable_steps must be specified.")
-        if stable is not None:
-            if total is not None:
-                warnings.warn(
-                    "both num_training_steps and num_stable_steps are given; "
-                    f"num_stable_steps={stable} is used",
-                    UserWarning,
-                    stacklevel=3,
+        self._set_fields(**steps)
+        warmup, decay = self.num_warmup_steps, self.num_decay_steps
+        total, stable = self.num_training_steps, self.num_stable_steps
+        if stable is None:
+            if total is None:
+                raise ValueError(_NO_LENGTH)
+            if total < warmup + decay:
+                raise ValueError(
+                    f"num_training_steps ({total}) must be >= num_warmup_steps + "
+                    f"num_decay_steps ({warmup} + {decay})"
                 )
-        elif total < warmup + decay:
-            raise ValueError(
-                f"num_training_steps ({total}) must be >= num_warmup_steps + num_decay_steps "
-                f"({warmup} + {decay})"
+        elif total is not None:
+            warnings.warn(
+                "both num_training_steps and num_stable_steps are given; "
+                f"num_stable_steps={stable} is used",
+                UserWarning,
+                stacklevel=3,
             )
         self._set_fields(
-            **steps,
             warmup_type=check_choice("warmup_type", self.warmup_type, WARMUP_TYPES),
             decay_type=check_choice("decay_type", self.decay_type, DECAY_TYPES),
             min_lr_ratio=check_real("min_lr_ratio", self.min_lr_ratio, low=0.0, high=1.0),
@@ -101,6 +102,8 @@ class WarmupStableDecay(Schedule):
         """S: ``num_stable_steps``, or T − W − D when it is None."""
         if self.num_stable_steps is not None:
             return self.num_stable_steps
+        if self.num_training_steps is None:  # unreachable: __post_init__ requires T or S
+            raise ValueError(_NO_LENGTH)
         return self.num_training_steps - self.num_warmup_steps - self.num_decay_steps
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:

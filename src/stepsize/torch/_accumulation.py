@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeGuard, TypeVar
 
 import torch
 
@@ -198,7 +198,8 @@ class GradientAccumulation:
             raise RuntimeError("step() cannot be called inside accumulate()")
         if self.pending == 0:
             return False
-        if not self._last_synced and self._sync_method() is not None:
+        model = self.model
+        if not self._last_synced and (_is_fully_sharded(model) or _is_data_parallel(model)):
             raise RuntimeError(
                 "the last micro-batch ran without gradient synchronization; end the window "
                 "with accumulate(last=True) or iterate() instead of step()"
@@ -228,25 +229,18 @@ class GradientAccumulation:
             f"optimizer_steps={self.optimizer_steps}, pending={self.pending})"
         )
 
-    def _sync_method(self) -> str | None:
-        if callable(getattr(self.model, "set_requires_gradient_sync", None)):
-            return "fsdp2"
-        if callable(getattr(self.model, "no_sync", None)):
-            return "no_sync"
-        return None
-
     @contextlib.contextmanager
     def _synchronization(self, sync: bool) -> Iterator[None]:
-        method = None if sync else self._sync_method()
-        if method == "fsdp2":
-            self.model.set_requires_gradient_sync(False)
+        model = self.model
+        if not sync and _is_fully_sharded(model):
+            model.set_requires_gradient_sync(False)
             try:
                 yield
             finally:
-                self.model.set_requires_gradient_sync(True)
-        elif method == "no_sync":
+                model.set_requires_gradient_sync(True)
+        elif not sync and _is_data_parallel(model):
             # DDP decides at forward time whether the backward will all-reduce.
-            with self.model.no_sync():
+            with model.no_sync():
                 yield
         else:
             yield
@@ -287,3 +281,19 @@ class GradientAccumulation:
         self.pending = 0
         self._window = self.steps
         return applied
+
+
+class _FullyShardedModule(Protocol):  # a module wrapped by FSDP2's fully_shard
+    def set_requires_gradient_sync(self, requires_gradient_sync: bool) -> None: ...
+
+
+class _DataParallelModule(Protocol):  # DistributedDataParallel
+    def no_sync(self) -> contextlib.AbstractContextManager[None]: ...
+
+
+def _is_fully_sharded(model: torch.nn.Module) -> TypeGuard[_FullyShardedModule]:
+    return callable(getattr(model, "set_requires_gradient_sync", None))
+
+
+def _is_data_parallel(model: torch.nn.Module) -> TypeGuard[_DataParallelModule]:
+    return callable(getattr(model, "no_sync", None))

@@ -32,6 +32,8 @@ def relative_step_size(
     if relative_step:
         min_step = 1e-6 * step if warmup_init else 1e-2
         return min(min_step, 1.0 / math.sqrt(step))
+    if lr is None:  # Adafactor's option checks reject such a group first
+        raise TypeError("lr must be a number when relative_step=False, got None")
     return float(lr)
 
 

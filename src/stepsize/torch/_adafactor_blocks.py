@@ -20,6 +20,9 @@ elements (``None``: one block, the whole parameter).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 
 __all__ = ["CPU_BLOCK_NUMEL", "BlockPlan", "FactoredBlocks", "Workspace", "sum_of_squares"]
@@ -60,14 +63,21 @@ class FactoredBlocks:
     ``u_norm`` → ``second_pass``, with the parameter's statistics updated in place.
     """
 
-    def __init__(self, p, g, state, block_numel, workspace) -> None:
+    def __init__(
+        self,
+        p: torch.Tensor,
+        g: torch.Tensor,
+        state: dict[str, Any],
+        block_numel: int | None,
+        workspace: Workspace,
+    ) -> None:
         m, n = p.shape[-2], p.shape[-1]
         batch = p.numel() // (m * n)
         self.m, self.n = m, n
         self.plan = plan = workspace.plan(batch, m, n, block_numel)
         self.row = state["exp_avg_sq_row"].view(batch, m)
         self.col = state["exp_avg_sq_col"].view(batch, n)
-        self.average = state.get("exp_avg")
+        self.average: torch.Tensor | None = state.get("exp_avg")  # created with beta1
         self.p_blocks = plan.split(p.view(batch, m, n))
         self.g_blocks = plan.split(g.reshape(batch, m, n))
         self.workspace = workspace
@@ -143,8 +153,10 @@ class FactoredBlocks:
         plan = self.plan
         a_blocks = plan.split(self.row.rsqrt().mul_(factor).unsqueeze(-1))
         c_blocks = plan.per_batch(c.unsqueeze(-2))
-        e_blocks = None
+        e_blocks: Sequence[torch.Tensor] = ()
         if beta1 is not None:
+            if self.average is None:
+                raise ValueError("beta1 is set but the state has no exp_avg")
             e_blocks = plan.split(self.average.view(*self.row.shape, self.n))
         buffer = self._buffer()
         for k in reversed(range(plan.count)):
@@ -154,7 +166,7 @@ class FactoredBlocks:
             torch.mul(a_blocks[k], c_blocks[k], out=outer)
             if decay is not None:
                 pb.mul_(decay)
-            if e_blocks is None:
+            if beta1 is None:
                 pb.addcmul_(gb, outer)
             else:
                 e_blocks[k].mul_(beta1).addcmul_(gb, outer)
@@ -185,7 +197,7 @@ class BlockPlan:
         # Row chunks per block for the batched column sums (threads split the batch).
         self.chunks = next(h for h in (4, 2, 1) if all(r % h == 0 for r in self.row_sizes))
 
-    def split(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def split(self, x: torch.Tensor) -> Sequence[torch.Tensor]:
         """Views of the blocks of ``x``, shaped (batch, m, ...)."""
         # split_with_sizes: a C method, cheaper than Tensor.split's Python wrapper.
         if self.row_step == self.m:
@@ -194,13 +206,13 @@ class BlockPlan:
             return x.split_with_sizes(self.row_sizes, 1)
         return [b for xb in x.unbind() for b in xb.unsqueeze(0).split_with_sizes(self.row_sizes, 1)]
 
-    def per_batch(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def per_batch(self, x: torch.Tensor) -> Sequence[torch.Tensor]:
         """For each block, the view of ``x`` (shaped (batch, ...)) at the block's matrices."""
         if self.row_step == self.m:
             return x.split_with_sizes(self.batch_sizes)
         return [xb for xb in x.split_with_sizes([1] * self.batch) for _ in self.row_sizes]
 
-    def partials(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def partials(self, x: torch.Tensor) -> Sequence[torch.Tensor]:
         """For each block, its (matrices·chunks, 2, n) slot of ``x``, shaped
         (batch, row_blocks, chunks, 2, n)."""
         flat = x.view(-1, *x.shape[3:])

@@ -59,7 +59,16 @@ def adafactor_fast(
         )
 
 
-def _step_bucket(params, grads, states, hyper, step, dtype, block_numel, workspace) -> None:
+def _step_bucket(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    states: list[dict[str, Any]],
+    hyper: AdafactorHyperParams,
+    step: int,
+    dtype: torch.dtype,
+    block_numel: int | None,
+    workspace: Workspace,
+) -> None:
     """Update parameters of one device, working dtype and step count together."""
     # float16/bfloat16 or non-contiguous parameters are updated in a contiguous working copy
     # of the working dtype, written back at the end.
@@ -112,9 +121,7 @@ def _step_bucket(params, grads, states, hyper, step, dtype, block_numel, workspa
     beta1 = hyper.beta1
     # Signed factor of the update direction: into exp_avg with beta1, else subtracted from p.
     factors = (scales.neg_() if beta1 is None else scales.mul_(1.0 - beta1)).unbind()
-    decays = [None] * len(work)
-    if hyper.weight_decay != 0:
-        decays = lrs.mul_(-hyper.weight_decay).add_(1.0).unbind()
+    decays = None if hyper.weight_decay == 0 else lrs.mul_(-hyper.weight_decay).add_(1.0).unbind()
 
     # Updates.
     if flat:
@@ -123,11 +130,11 @@ def _step_bucket(params, grads, states, hyper, step, dtype, block_numel, workspa
             directions,
             [states[i] for i in flat],
             [factors[i] for i in flat],
-            None if hyper.weight_decay == 0 else [decays[i] for i in flat],
+            None if decays is None else [decays[i] for i in flat],
             beta1,
         )
     for i, f, c in zip(matrices, factored, column_factors, strict=True):
-        f.second_pass(c, factors[i], decays[i], beta1)
+        f.second_pass(c, factors[i], None if decays is None else decays[i], beta1)
     for p, w in zip(params, work, strict=True):
         if w is not p:
             p.copy_(w)
@@ -137,7 +144,9 @@ def _contiguous_copy(p: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.empty_like(p, dtype=dtype, memory_format=torch.contiguous_format).copy_(p)
 
 
-def _unfactored_directions(grads, states, beta2t, eps0) -> list[torch.Tensor]:
+def _unfactored_directions(
+    grads: list[torch.Tensor], states: list[dict[str, Any]], beta2t: float, eps0: float
+) -> tuple[torch.Tensor, ...]:
     """v ← β2t·v + (1−β2t)·(g² + eps[0]); returns U = g/√v for each parameter."""
     vs = [state["exp_avg_sq"] for state in states]
     squares = torch._foreach_mul(grads, grads)
@@ -149,7 +158,14 @@ def _unfactored_directions(grads, states, beta2t, eps0) -> list[torch.Tensor]:
     return directions
 
 
-def _unfactored_update(params, directions, states, factors, decays, beta1) -> None:
+def _unfactored_update(
+    params: list[torch.Tensor],
+    directions: tuple[torch.Tensor, ...],
+    states: list[dict[str, Any]],
+    factors: list[torch.Tensor],
+    decays: list[torch.Tensor] | None,
+    beta1: float | None,
+) -> None:
     """p ← decay·p + factor·U; with beta1, m ← β1·m + factor·U and p ← decay·p − m."""
     torch._foreach_mul_(directions, factors)
     if decays is not None:

@@ -172,7 +172,9 @@ class Adafactor(ClosureOptimizer):
     @torch.compiler.disable
     def _update(self) -> None:
         for group in self.param_groups:
-            params, grads, states = [], [], []
+            params: list[torch.Tensor] = []
+            grads: list[torch.Tensor] = []
+            states: list[dict[str, Any]] = []
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -186,12 +188,11 @@ class Adafactor(ClosureOptimizer):
             hyper = AdafactorHyperParams.from_group(group)
             # Tensor subclasses (e.g. DTensor) and empty tensors take the reference loop.
             slow = [path == "loop" or not is_plain(p) or p.numel() == 0 for p in params]
-            tensors = (params, grads, states)
             if any(slow):
-                adafactor_loop(*_pick(tensors, slow, True), hyper)
+                adafactor_loop(*_pick(params, grads, states, slow, True), hyper)
             if not all(slow):
                 block_numel = self._block_numel if path == "fused" else None
-                chosen = _pick(tensors, slow, False)
+                chosen = _pick(params, grads, states, slow, False)
                 adafactor_fast(*chosen, hyper, self._workspace, block_numel)
 
     def _state_for(self, p: torch.Tensor, group: dict[str, Any]) -> dict[str, Any]:
@@ -216,7 +217,9 @@ class Adafactor(ClosureOptimizer):
         return state
 
 
-def _convert_state(state: dict, source: dict, dtype: torch.dtype, device: torch.device) -> None:
+def _convert_state(
+    state: dict[str, Any], source: dict[str, Any], dtype: torch.dtype, device: torch.device
+) -> None:
     """Set the floating-point entries of ``state`` to those of ``source``, contiguous, in
     ``dtype`` on ``device`` (states are converted as a whole, so ``RMS`` tells if one is due).
     """
@@ -226,9 +229,16 @@ def _convert_state(state: dict, source: dict, dtype: torch.dtype, device: torch.
             state[key] = value.to(dtype=dtype, device=device).contiguous()
 
 
-def _pick(lists: tuple[list, ...], flags: list[bool], wanted: bool) -> list[list]:
-    """The entries of each list whose flag is ``wanted``."""
-    return [[x for x, f in zip(xs, flags, strict=True) if f == wanted] for xs in lists]
+def _pick(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    states: list[dict[str, Any]],
+    flags: list[bool],
+    wanted: bool,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[dict[str, Any]]]:
+    """The parameters, gradients and states whose flag is ``wanted``."""
+    chosen = [i for i, flag in enumerate(flags) if flag == wanted]
+    return [params[i] for i in chosen], [grads[i] for i in chosen], [states[i] for i in chosen]
 
 
 def _check_options(group: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,10 @@ class AdafactorSchedule(LRScheduler):
         [0.01]
     """
 
+    # torch annotates the lrs list[float | Tensor], which a list[float] does not match (a list
+    # is invariant); these lrs are always Python floats.
+    _last_lr: list[float]  # type: ignore[assignment]
+
     def __init__(self, optimizer: Optimizer, initial_lr: float = 0.0) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
@@ -78,7 +82,7 @@ class AdafactorSchedule(LRScheduler):
         self._step_count = 1
         self._last_lr = self.get_lr()
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float]:  # type: ignore[override]  # see _last_lr
         """Each param group's effective lr of the last step (``initial_lr`` before any)."""
         return [self._group_lr(group) for group in self.optimizer.param_groups]
 

@@ -97,8 +97,10 @@ def fusable(
     )
 
 
-def _by_device_and_dtype(tensors: Sequence[torch.Tensor]) -> dict[tuple, list[int]]:
-    groups: dict[tuple, list[int]] = {}
+def _by_device_and_dtype(
+    tensors: Sequence[torch.Tensor],
+) -> dict[tuple[torch.device, torch.dtype], list[int]]:
+    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     for index, tensor in enumerate(tensors):
         groups.setdefault((tensor.device, tensor.dtype), []).append(index)
     return groups
@@ -181,12 +183,12 @@ def adamw_fused(
     divides the gradients by it (and stores them so).
     """
     counts = advance(steps)
-    buckets: dict[tuple, list[int]] = {}
+    buckets: dict[tuple[torch.device, torch.dtype, float], list[int]] = {}
     for index, (p, t) in enumerate(zip(params, counts, strict=True)):
         buckets.setdefault((p.device, p.dtype, t), []).append(index)
     scales: dict[torch.device, torch.Tensor] = {}
-    for (device, _, t), index in buckets.items():
-        ps = [params[i] for i in index]
+    for (device, _, t), indices in buckets.items():
+        ps = [params[i] for i in indices]
         kernel_lr, kernel_wd, kernel_eps, post = fused_hyperparameters(hyper, t)
         scale = None
         if grad_scale is not None:
@@ -197,11 +199,11 @@ def adamw_fused(
         count = torch.full((), t, dtype=torch.float32, device=device)
         torch._fused_adamw_(
             ps,
-            [grads[i] for i in index],
-            [exp_avgs[i] for i in index],
-            [exp_avg_sqs[i] for i in index],
+            [grads[i] for i in indices],
+            [exp_avgs[i] for i in indices],
+            [exp_avg_sqs[i] for i in indices],
             [],
-            [count] * len(index),
+            [count] * len(indices),
             lr=kernel_lr,
             beta1=hyper.beta1,
             beta2=hyper.beta2,

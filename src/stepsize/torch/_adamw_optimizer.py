@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -20,6 +20,16 @@ from ._optimizer_base import (
 )
 
 __all__ = ["AdamW"]
+
+
+class _PathTensors(NamedTuple):
+    """The tensors one path updates: the arguments of ``adamw_loop`` before ``hyper``."""
+
+    params: list[torch.Tensor]
+    grads: list[torch.Tensor]
+    exp_avgs: list[torch.Tensor]
+    exp_avg_sqs: list[torch.Tensor]
+    steps: list[torch.Tensor]
 
 
 class AdamW(ClosureOptimizer):
@@ -144,9 +154,8 @@ class AdamW(ClosureOptimizer):
     def _step_group(self, group: dict[str, Any], grad_scale: torch.Tensor | None) -> None:
         path = resolve_path(group["foreach"], group["fused"])
         explicit = bool(group["fused"])
-        # (params, grads, exp_avgs, exp_avg_sqs, steps) for the fused kernel and the rest
-        fused: tuple[list[torch.Tensor], ...] = ([], [], [], [], [])
-        other: tuple[list[torch.Tensor], ...] = ([], [], [], [], [])
+        fused = _PathTensors([], [], [], [], [])
+        other = _PathTensors([], [], [], [], [])
         for p in group["params"]:
             grad = p.grad
             if grad is None:
@@ -162,9 +171,9 @@ class AdamW(ClosureOptimizer):
             for values, tensor in zip(target, (p, grad, m, v, state["step"]), strict=True):
                 values.append(tensor)
         hyper = AdamWHyperParams.from_group(group)
-        if fused[0]:
+        if fused.params:
             adamw_fused(*fused, hyper, grad_scale)
-        if other[0]:
+        if other.params:
             # foreach=False asks for no multi-tensor path at all, also as the fallback
             run = adamw_loop if group["foreach"] is False else adamw_foreach
             run(*other, hyper, grad_scale)

@@ -76,6 +76,10 @@ class GreedyLR(ReduceLROnPlateau):
         [0.2]
     """
 
+    # torch annotates the lrs list[float | Tensor], which a list[float] does not match (a list
+    # is invariant); these lrs are always Python floats.
+    _last_lr: list[float]  # type: ignore[assignment]
+
     def __init__(
         self,
         optimizer: Optimizer,
@@ -217,7 +221,7 @@ class GreedyLR(ReduceLROnPlateau):
         if self.verbose:
             print(f"Epoch {epoch}: {verb} learning rate of group {i} to {lr:.4e}.")
 
-    def get_last_lr(self) -> list[float]:
+    def get_last_lr(self) -> list[float]:  # type: ignore[override]  # see _last_lr
         """The lrs after the last ``step`` (the optimizer's lrs at construction before it)."""
         return self._last_lr
 
