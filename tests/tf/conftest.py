@@ -119,7 +119,7 @@ def run_steps():
     """``run_steps(optimizer, variables, gradient_sequence, dtype, mode)``: the values after.
 
     Applies each step's gradients; ``mode`` is "eager", "graph" (in a ``tf.function``) or
-    "xla" (in one compiled by XLA, as Keras does on GPUs).
+    "xla" (in one compiled by XLA, as `model.fit` compiles its step by default).
     """
 
     def run(optimizer, variables, gradient_sequence, dtype="float32", mode="eager"):
