@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 
 import numpy as np
 import pytest
 
 from cases.tf_optimizers import GRADIENT_SCALE, SEED, STEPS, VARIABLES
+from stepsize._validation import describe
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -113,39 +115,91 @@ def make_tf_variables():
 
 
 @pytest.fixture(scope="session")
-def train_save_resume(tmp_path_factory):
-    """Trains a small model, saves it to ``.keras``, loads it and trains on.
+def run_steps():
+    """``run_steps(optimizer, variables, gradient_sequence, dtype, mode)``: the values after.
 
-    ``check(make_optimizer)`` returns ``(uninterrupted, resumed, losses)``: the model trained
-    for 2 + 2 epochs in one process, the one saved after 2 epochs, loaded with
-    ``keras.models.load_model`` (no custom objects) and trained 2 more, and the
+    Applies each step's gradients; ``mode`` is "eager", "graph" (in a ``tf.function``) or
+    "xla" (in one compiled by XLA, as `model.fit` compiles its step by default).
+    """
+
+    def run(optimizer, variables, gradient_sequence, dtype="float32", mode="eager"):
+        def step(gradients):
+            optimizer.apply_gradients(zip(gradients, variables, strict=True))
+
+        if mode != "eager":
+            step = tf.function(step, jit_compile=mode == "xla")
+        for gradients in gradient_sequence:
+            step([tf.constant(g, dtype) for g in gradients])
+        return [v.numpy() for v in variables]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def assert_rejects():
+    """``assert_rejects(call, valid, error_input)``: ``call(**valid, **error_input.kwargs)``
+    raises ``error_input.error`` with a message naming the argument, then each bad value."""
+
+    def check(call, valid, error_input) -> None:
+        with pytest.raises(error_input.error) as raised:
+            call(**{**valid, **error_input.kwargs})
+        for value in error_input.shows or error_input.kwargs.values():
+            pattern = f"{re.escape(error_input.argument)}.*{re.escape(describe(value))}"
+            assert re.search(pattern, str(raised.value)), str(raised.value)
+
+    return check
+
+
+def _classifier(optimizer=None):
+    """A 5-6-3 classifier with fixed initial weights (the same under any strategy), compiled
+    with ``optimizer`` if one is given."""
+    import keras
+
+    rng = np.random.default_rng(1)
+    inputs = keras.Input((5,))
+    hidden = keras.layers.Dense(6, activation="tanh", name="dense")(inputs)
+    hidden = keras.layers.LayerNormalization(name="layer_norm")(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(hidden))
+    model.set_weights([rng.standard_normal(w.shape).astype(np.float32) for w in model.weights])
+    if optimizer is not None:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=optimizer, loss=loss)
+    return model
+
+
+def _classification_data(examples: int) -> tuple[np.ndarray, np.ndarray]:
+    """``examples`` inputs and their classes (a linear rule the model can learn)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((examples, 5)).astype(np.float32)
+    return x, np.argmax(x @ rng.standard_normal((5, 3)), axis=1).astype(np.int64)
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    """``(model(optimizer=None), data(examples))``: a small classifier and its data."""
+    return _classifier, _classification_data
+
+
+@pytest.fixture(scope="session")
+def train_save_resume(tmp_path_factory):
+    """Fits a small model, saves it to ``.keras`` halfway, loads it and fits on.
+
+    ``check(optimizer)`` returns ``(uninterrupted, resumed, losses)``: the model
+    fit for 2 + 2 epochs and saved after the first 2, the saved one loaded with
+    ``keras.models.load_model`` (no custom objects) and fit for the last 2, and the
     uninterrupted run's per-epoch losses.
     """
     import keras
 
-    rng = np.random.default_rng(SEED)
-    x = rng.standard_normal((64, 6)).astype("float32")
-    y = (x @ rng.standard_normal((6, 1)) + 0.1 * rng.standard_normal((64, 1))).astype("float32")
+    x, y = _classification_data(64)
     fit = {"batch_size": 16, "epochs": 2, "shuffle": False, "verbose": 0}
 
-    def build(make_optimizer):
-        keras.utils.set_random_seed(SEED)
-        inputs = keras.Input((6,))
-        hidden = keras.layers.Dense(8, activation="tanh", name="dense")(inputs)
-        hidden = keras.layers.LayerNormalization(name="layer_norm")(hidden)
-        outputs = keras.layers.Dense(1, name="head")(hidden)
-        model = keras.Model(inputs, outputs)
-        model.compile(optimizer=make_optimizer(), loss="mse")
-        return model
-
-    def check(make_optimizer):
-        uninterrupted = build(make_optimizer)
+    def check(optimizer):
+        uninterrupted = _classifier(optimizer)
         losses = uninterrupted.fit(x, y, **fit).history["loss"]
-        losses += uninterrupted.fit(x, y, **fit).history["loss"]
-        saved = build(make_optimizer)
-        saved.fit(x, y, **fit)
         path = tmp_path_factory.mktemp("model") / "model.keras"
-        saved.save(path)
+        uninterrupted.save(path)
+        losses += uninterrupted.fit(x, y, **fit).history["loss"]
         resumed = keras.models.load_model(path)
         resumed.fit(x, y, **fit)
         return uninterrupted, resumed, losses

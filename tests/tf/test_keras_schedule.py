@@ -1,24 +1,37 @@
-"""``KerasSchedule``: every core schedule evaluated on TF tensors equals its own values."""
+"""``KerasSchedule``: every core schedule evaluated on TF tensors equals its own values.
+
+A model compiled with ``AdamWeightDecay(KerasSchedule(...))`` fits, saves, loads and resumes in
+the Keras optimizer contract (test_optimizer_contract.py, the AdamWeightDecay row's training).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 
 from cases.schedules import EXAMPLES
-from cases.tf_optimizers import EXCLUDE, VALID, invalid
+from cases.tf_optimizers import ErrorInput
 from stepsize import schedules
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 from stepsize.tf import AdamWeightDecay, KerasSchedule  # noqa: E402
 
 STEPS = np.arange(40)
 LEARNING_RATE = 2.5
+VALID = {"schedule": schedules.get("constant"), "learning_rate": 1e-3}
+ERROR_INPUTS = [
+    ErrorInput({"learning_rate": -1e-3}, ValueError, "learning_rate"),
+    ErrorInput({"learning_rate": math.inf}, ValueError, "learning_rate"),
+    ErrorInput({"learning_rate": "1e-3"}, TypeError, "learning_rate"),
+    ErrorInput({"dtype": "int32"}, ValueError, "dtype"),
+    ErrorInput({"dtype": None}, TypeError, "dtype"),
+    ErrorInput({"schedule": "linear"}, TypeError, "schedule"),
+]
 
 
 def test_examples_cover_every_registered_schedule():
@@ -62,24 +75,6 @@ def test_config_nests_the_core_config_and_round_trips():
     assert restored.get_config() == config
 
 
-def test_model_with_it_resumes_identically(train_save_resume, same_training_state):
-    schedule = schedules.get("linear", num_warmup_steps=2, num_training_steps=16)
-
-    def make():
-        return AdamWeightDecay(
-            KerasSchedule(schedule, 5e-2),
-            amsgrad=True,
-            weight_decay_rate=0.05,
-            exclude_from_weight_decay=EXCLUDE,
-        )
-
-    uninterrupted, resumed, losses = train_save_resume(make)
-    assert losses[-1] < losses[0]
-    assert resumed.optimizer._learning_rate.schedule == schedule
-    same_training_state(uninterrupted, resumed)
-
-
-@pytest.mark.parametrize("row", invalid("KerasSchedule"), ids=str)
-def test_invalid_arguments(row):
-    with pytest.raises(row.error, match=row.match):
-        KerasSchedule(**{**VALID[row.target], **row.kwargs})
+@pytest.mark.parametrize("error_input", ERROR_INPUTS, ids=str)
+def test_invalid_arguments(error_input, assert_rejects):
+    assert_rejects(KerasSchedule, VALID, error_input)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 
-from cases.tf_optimizers import VALID, WARMUPS, invalid
+from cases.tf_optimizers import ErrorInput
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -15,6 +16,23 @@ keras = pytest.importorskip("keras")
 from stepsize.tf import WarmUp  # noqa: E402
 
 DECAY_STEPS = 10
+WARMUPS = [
+    {"initial_learning_rate": 1e-3, "warmup_steps": 4, "power": 1.0},
+    {"initial_learning_rate": 0.5, "warmup_steps": 7, "power": 2.0},
+    {"initial_learning_rate": 2.0, "warmup_steps": 3, "power": 0.5},
+    {"initial_learning_rate": 1.0, "warmup_steps": 1, "power": 1.0},
+]
+VALID = {"initial_learning_rate": 1.0, "decay_schedule_fn": abs, "warmup_steps": 2}
+ERROR_INPUTS = [
+    ErrorInput({"initial_learning_rate": -1.0}, ValueError, "initial_learning_rate"),
+    ErrorInput({"initial_learning_rate": None}, TypeError, "initial_learning_rate"),
+    ErrorInput({"warmup_steps": -1}, ValueError, "warmup_steps"),
+    ErrorInput({"warmup_steps": 1.5}, TypeError, "warmup_steps"),
+    ErrorInput({"power": 0}, ValueError, "power"),
+    ErrorInput({"power": math.inf}, ValueError, "power"),
+    ErrorInput({"decay_schedule_fn": 3}, TypeError, "decay_schedule_fn"),
+    ErrorInput({"name": 3}, TypeError, "name"),
+]
 
 
 def make(params):
@@ -68,7 +86,6 @@ def test_serializes_the_inner_schedule():
     assert [float(restored(t)) for t in range(15)] == [float(schedule(t)) for t in range(15)]
 
 
-@pytest.mark.parametrize("row", invalid("WarmUp"), ids=str)
-def test_invalid_arguments(row):
-    with pytest.raises(row.error, match=row.match):
-        WarmUp(**{**VALID[row.target], **row.kwargs})
+@pytest.mark.parametrize("error_input", ERROR_INPUTS, ids=str)
+def test_invalid_arguments(error_input, assert_rejects):
+    assert_rejects(WarmUp, VALID, error_input)

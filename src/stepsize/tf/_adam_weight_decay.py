@@ -3,58 +3,25 @@
 from __future__ import annotations
 
 import numbers
-import re
+from collections.abc import Callable
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from stepsize.tf._checks import check_patterns, check_real
+from stepsize._validation import check_bool, check_instance, check_real, describe
+from stepsize.tf._adam_fused import fused_update
+from stepsize.tf._adam_reference import (
+    AdamVariables,
+    Coefficients,
+    adam_coefficients,
+    reference_update,
+)
+from stepsize.tf._decay_rule import check_patterns, is_decayed
 
 __all__ = ["AdamWeightDecay"]
 
-
-# The kernels take resource handles, not tf.Variables: a traced function keeps weak references
-# to the variables it was traced with, so sharing it between variables of one shape fails
-# once the first of them is deleted; handles are plain inputs.
-
-
-def _read(handle: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
-    return tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype)
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _decay(variable: tf.Tensor, learning_rate: tf.Tensor, rate: tf.Tensor) -> None:
-    # XLA updates the variable in place; the plain-TF equivalent allocates a temporary the
-    # size of the variable, and for large tensors that allocation costs more than the math.
-    value = _read(variable, learning_rate.dtype)
-    tf.raw_ops.AssignSubVariableOp(resource=variable, value=learning_rate * value * rate)
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _amsgrad(
-    variable: tf.Tensor,
-    m: tf.Tensor,
-    v: tf.Tensor,
-    v_hat: tf.Tensor,
-    gradient: tf.Tensor,
-    coefficients: dict[str, tf.Tensor],
-) -> None:
-    # The arithmetic of TensorFlow's ResourceApplyAdamWithAmsgrad kernel, which XLA lacks.
-    c = coefficients
-    dtype = gradient.dtype
-    alpha = c["lr"] * tf.sqrt(1 - c["beta_2_power"]) / (1 - c["beta_1_power"])
-    m_t = _read(m, dtype)
-    m_t = m_t + (gradient - m_t) * (1 - c["beta_1"])
-    v_t = _read(v, dtype)
-    v_t = v_t + (tf.square(gradient) - v_t) * (1 - c["beta_2"])
-    v_hat_t = tf.maximum(_read(v_hat, dtype), v_t)
-    tf.raw_ops.AssignVariableOp(resource=m, value=m_t)
-    tf.raw_ops.AssignVariableOp(resource=v, value=v_t)
-    tf.raw_ops.AssignVariableOp(resource=v_hat, value=v_hat_t)
-    tf.raw_ops.AssignSubVariableOp(
-        resource=variable, value=m_t * alpha / (tf.sqrt(v_hat_t) + c["epsilon"])
-    )
+_KERAS_CLIPPING = ("clipnorm", "clipvalue", "global_clipnorm")
 
 
 @keras.saving.register_keras_serializable(package="stepsize")
@@ -71,12 +38,11 @@ class AdamWeightDecay(keras.optimizers.Adam):
     ``include_in_weight_decay`` pattern, an ``exclude_from_weight_decay`` pattern matches.
     Patterns are regular expressions searched (``re.search``) in the variable's path
     (``variable.path``, e.g. ``"encoder/layer_norm/gamma"``; ``name`` for a bare
-    ``tf.Variable``). The update runs TensorFlow's fused Adam kernel, and the decay an
-    in-place XLA kernel.
+    ``tf.Variable``).
 
     Args:
-        learning_rate: a float, a ``keras.optimizers.schedules.LearningRateSchedule`` or a
-            callable without arguments.
+        learning_rate: a number >= 0, a ``keras.optimizers.schedules.LearningRateSchedule``
+            or a callable without arguments.
         beta_1: decay rate of the first-moment estimate, in [0, 1).
         beta_2: decay rate of the second-moment estimate, in [0, 1).
         epsilon: ε added to √v, >= 0.
@@ -86,10 +52,16 @@ class AdamWeightDecay(keras.optimizers.Adam):
             ``exclude_from_weight_decay``).
         exclude_from_weight_decay: patterns of variables not decayed.
         name: the optimizer's name.
+        fused: True runs TensorFlow's fused Adam kernel and an in-place XLA kernel for the
+            decay (fast); False the same update in plain TensorFlow operations, the readable
+            reference the fused path is tested against. Both give the same numbers up to
+            rounding.
         **kwargs: Keras optimizer arguments: ``clipnorm``, ``clipvalue``,
             ``global_clipnorm``, ``use_ema``, ``gradient_accumulation_steps``, ...
 
     Raises:
+        TypeError: for an argument of the wrong type (named in the message), e.g. a string
+            learning rate, ``amsgrad=1`` or a bare string of patterns.
         ValueError: for an argument out of range (named in the message), an invalid
             pattern, or Keras' own ``weight_decay`` (use ``weight_decay_rate``).
 
@@ -113,54 +85,53 @@ class AdamWeightDecay(keras.optimizers.Adam):
         include_in_weight_decay: list[str] | None = None,
         exclude_from_weight_decay: list[str] | None = None,
         name: str = "AdamWeightDecay",
+        *,
+        fused: bool = True,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("weight_decay") is not None:
             raise ValueError(
-                f"weight_decay={kwargs['weight_decay']!r} is Keras' own decay; "
-                "AdamWeightDecay takes weight_decay_rate"
+                "weight_decay must be None (AdamWeightDecay takes weight_decay_rate), "
+                f"got {describe(kwargs['weight_decay'])}"
             )
-        if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
-            learning_rate = check_real("learning_rate", learning_rate, low=0.0)
-        elif not callable(learning_rate):
-            raise ValueError(
-                "learning_rate must be a float, a LearningRateSchedule or a callable, "
-                f"got {learning_rate!r}"
+        if isinstance(learning_rate, numbers.Real):
+            learning_rate = float(check_real("learning_rate", learning_rate, low=0.0))
+        else:
+            check_instance(
+                "learning_rate",
+                learning_rate,
+                Callable,
+                "a number >= 0, a LearningRateSchedule or a callable",
             )
-        beta_1 = check_real("beta_1", beta_1, low=0.0, high=1.0, high_open=True)
-        beta_2 = check_real("beta_2", beta_2, low=0.0, high=1.0, high_open=True)
-        epsilon = check_real("epsilon", epsilon, low=0.0)
-        for argument in ("clipnorm", "clipvalue", "global_clipnorm"):
+        for argument in _KERAS_CLIPPING:
             if kwargs.get(argument) is not None:
-                kwargs[argument] = check_real(argument, kwargs[argument], low=0.0, low_open=True)
-        if not isinstance(amsgrad, bool):
-            raise ValueError(f"amsgrad must be a bool, got {amsgrad!r}")
+                kwargs[argument] = float(
+                    check_real(argument, kwargs[argument], low=0.0, low_open=True)
+                )
         super().__init__(
             learning_rate=learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            amsgrad=amsgrad,
+            beta_1=float(check_real("beta_1", beta_1, low=0.0, high=1.0, high_open=True)),
+            beta_2=float(check_real("beta_2", beta_2, low=0.0, high=1.0, high_open=True)),
+            epsilon=float(check_real("epsilon", epsilon, low=0.0)),
+            amsgrad=check_bool("amsgrad", amsgrad),
             name=name,
             **kwargs,
         )
-        self.weight_decay_rate = check_real("weight_decay_rate", weight_decay_rate, low=0.0)
+        self.weight_decay_rate = float(check_real("weight_decay_rate", weight_decay_rate, low=0.0))
         self._include_patterns = check_patterns("include_in_weight_decay", include_in_weight_decay)
         self._exclude_patterns = check_patterns(
             "exclude_from_weight_decay", exclude_from_weight_decay
         )
+        self.fused = check_bool("fused", fused)
         self._excluded_keys: set[Any] = set()
         self._decayed: list[bool] = []
-        self._coefficients: dict[Any, dict[str, tf.Tensor]] = {}
-        self._fused = True  # False runs the plain-TF reference update (for tests).
+        self._coefficients: dict[Any, Coefficients] = {}
 
     def _do_use_weight_decay(self, param_name: str) -> bool:
         """Whether the variable at path ``param_name`` is decayed (transformers' rule)."""
-        if self.weight_decay_rate == 0:
-            return False
-        if any(re.search(p, param_name) for p in self._include_patterns or ()):
-            return True
-        return not any(re.search(p, param_name) for p in self._exclude_patterns or ())
+        return is_decayed(
+            param_name, self.weight_decay_rate, self._include_patterns, self._exclude_patterns
+        )
 
     def exclude_from_weight_decay(
         self, var_list: list[Any] | None = None, var_names: list[str] | None = None
@@ -170,6 +141,7 @@ class AdamWeightDecay(keras.optimizers.Adam):
         Keras' method, kept working for this optimizer's decay; call it before ``build``.
 
         Raises:
+            TypeError: if ``var_names`` is not a list or tuple of strings.
             ValueError: if the optimizer is already built or a pattern is invalid.
         """
         if self.built:
@@ -199,75 +171,37 @@ class AdamWeightDecay(keras.optimizers.Adam):
         finally:
             self._coefficients.clear()
 
-    def _get_coefficients(self, variable: Any, learning_rate: Any) -> dict[str, tf.Tensor]:
-        dtype = variable.dtype
-        key = (variable.device, dtype)
+    def _get_coefficients(self, variable: Any, learning_rate: Any) -> Coefficients:
+        key = (variable.device, variable.dtype)
         if key not in self._coefficients:
-            step = tf.cast(self.iterations + 1, dtype)
-            beta_1 = tf.cast(self.beta_1, dtype)
-            beta_2 = tf.cast(self.beta_2, dtype)
-            self._coefficients[key] = {
-                "lr": tf.cast(learning_rate, dtype),
-                "beta_1": beta_1,
-                "beta_2": beta_2,
-                "beta_1_power": tf.pow(beta_1, step),
-                "beta_2_power": tf.pow(beta_2, step),
-                "epsilon": tf.cast(self.epsilon, dtype),
-                "weight_decay_rate": tf.cast(self.weight_decay_rate, dtype),
-            }
+            self._coefficients[key] = adam_coefficients(
+                self.iterations + 1,
+                learning_rate,
+                self.beta_1,
+                self.beta_2,
+                self.epsilon,
+                self.weight_decay_rate,
+                variable.dtype,
+            )
         return self._coefficients[key]
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         if isinstance(variable, keras.Variable):
             variable = variable.value
         index = self._get_variable_index(variable)
-        c = self._get_coefficients(variable, learning_rate)
-        gradient = tf.cast(tf.convert_to_tensor(gradient), variable.dtype)
-        m = self._momentums[index].value
-        v = self._velocities[index].value
-        decayed = self._decayed[index]
-        if not self._fused:
-            self._reference_update(variable, m, v, index, gradient, c, decayed)
-            return
-        if decayed:
-            _decay(variable.handle, c["lr"], c["weight_decay_rate"])
-        if self.amsgrad:
-            v_hat = self._velocity_hats[index].value
-            _amsgrad(variable.handle, m.handle, v.handle, v_hat.handle, gradient, c)
-            return
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle,
-            m=m.handle,
-            v=v.handle,
-            beta1_power=c["beta_1_power"],
-            beta2_power=c["beta_2_power"],
-            lr=c["lr"],
-            beta1=c["beta_1"],
-            beta2=c["beta_2"],
-            epsilon=c["epsilon"],
-            grad=gradient,
+        variables = AdamVariables(
+            variable,
+            self._momentums[index].value,
+            self._velocities[index].value,
+            self._velocity_hats[index].value if self.amsgrad else None,
         )
-
-    def _reference_update(
-        self,
-        variable: tf.Variable,
-        m: tf.Variable,
-        v: tf.Variable,
-        index: int,
-        gradient: tf.Tensor,
-        c: dict[str, tf.Tensor],
-        decayed: bool,
-    ) -> None:
-        """The update in plain TensorFlow operations: the readable ground truth."""
-        if decayed:
-            variable.assign_sub(c["lr"] * variable * c["weight_decay_rate"])
-        m.assign(c["beta_1"] * m + (1 - c["beta_1"]) * gradient)
-        v.assign(c["beta_2"] * v + (1 - c["beta_2"]) * tf.square(gradient))
-        if self.amsgrad:
-            v_hat = self._velocity_hats[index].value
-            v = v_hat.assign(tf.maximum(v_hat, v))
-        step_size = c["lr"] * tf.sqrt(1 - c["beta_2_power"]) / (1 - c["beta_1_power"])
-        variable.assign_sub(step_size * m / (tf.sqrt(v) + c["epsilon"]))
+        update = fused_update if self.fused else reference_update
+        update(
+            variables,
+            tf.cast(tf.convert_to_tensor(gradient), variable.dtype),
+            self._get_coefficients(variable, learning_rate),
+            self._decayed[index],
+        )
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -276,6 +210,7 @@ class AdamWeightDecay(keras.optimizers.Adam):
                 "weight_decay_rate": self.weight_decay_rate,
                 "include_in_weight_decay": self._include_patterns,
                 "exclude_from_weight_decay": self._exclude_patterns,
+                "fused": self.fused,
             }
         )
         return config

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import keras
 
+from stepsize._validation import check_int, check_optional, check_real
 from stepsize.tf._adam_weight_decay import AdamWeightDecay
-from stepsize.tf._checks import check_int, check_patterns, check_real
+from stepsize.tf._decay_rule import check_patterns
 from stepsize.tf._warmup import WarmUp
 
 __all__ = ["create_optimizer"]
@@ -54,37 +55,39 @@ def create_optimizer(
         ``(optimizer, lr_schedule)``.
 
     Raises:
-        ValueError: for an argument out of range (named in the message).
+        TypeError: for an argument of the wrong type (named in the message), e.g. a
+            fractional or None step count.
+        ValueError: for an argument out of range (named in the message), or both
+            ``adam_clipnorm`` and ``adam_global_clipnorm``.
 
     Example:
         >>> optimizer, schedule = create_optimizer(1.0, 10, 4, min_lr_ratio=0.1)
         >>> [round(float(schedule(t)), 4) for t in (0, 2, 4, 5, 10, 12)]
         [0.0, 0.5, 1.0, 0.85, 0.1, 0.1]
     """
-    init_lr = check_real("init_lr", init_lr, low=0.0)
-    num_train_steps = check_int("num_train_steps", num_train_steps)
-    num_warmup_steps = check_int("num_warmup_steps", num_warmup_steps)
-    min_lr_ratio = check_real("min_lr_ratio", min_lr_ratio, low=0.0, high=1.0)
-    power = check_real("power", power, low=0.0, low_open=True)
-    if adam_clipnorm is not None and adam_global_clipnorm is not None:
+    positive = {"low": 0.0, "low_open": True}
+    init_lr = float(check_real("init_lr", init_lr, low=0.0))
+    num_train_steps = check_int("num_train_steps", num_train_steps, low=0)
+    num_warmup_steps = check_int("num_warmup_steps", num_warmup_steps, low=0)
+    min_lr_ratio = float(check_real("min_lr_ratio", min_lr_ratio, low=0.0, high=1.0))
+    power = float(check_real("power", power, **positive))
+    clipnorm = check_optional(check_real, "adam_clipnorm", adam_clipnorm, **positive)
+    global_clipnorm = check_optional(
+        check_real, "adam_global_clipnorm", adam_global_clipnorm, **positive
+    )
+    if clipnorm is not None and global_clipnorm is not None:
         raise ValueError(
             "adam_clipnorm and adam_global_clipnorm cannot both be set, got "
             f"adam_clipnorm={adam_clipnorm!r} and adam_global_clipnorm={adam_global_clipnorm!r}"
         )
-    clip = {}
-    for argument, value, keras_name in (
-        ("adam_clipnorm", adam_clipnorm, "clipnorm"),
-        ("adam_global_clipnorm", adam_global_clipnorm, "global_clipnorm"),
-    ):
-        if value is not None:
-            clip[keras_name] = check_real(argument, value, low=0.0, low_open=True)
     adam = {
-        "beta_1": check_real("adam_beta1", adam_beta1, low=0.0, high=1.0, high_open=True),
-        "beta_2": check_real("adam_beta2", adam_beta2, low=0.0, high=1.0, high_open=True),
-        "epsilon": check_real("adam_epsilon", adam_epsilon, low=0.0),
-        **clip,
+        "beta_1": float(check_real("adam_beta1", adam_beta1, low=0.0, high=1.0, high_open=True)),
+        "beta_2": float(check_real("adam_beta2", adam_beta2, low=0.0, high=1.0, high_open=True)),
+        "epsilon": float(check_real("adam_epsilon", adam_epsilon, low=0.0)),
+        "clipnorm": None if clipnorm is None else float(clipnorm),
+        "global_clipnorm": None if global_clipnorm is None else float(global_clipnorm),
     }
-    weight_decay_rate = check_real("weight_decay_rate", weight_decay_rate, low=0.0)
+    weight_decay_rate = float(check_real("weight_decay_rate", weight_decay_rate, low=0.0))
     include_in_weight_decay = check_patterns("include_in_weight_decay", include_in_weight_decay)
 
     end_lr = init_lr * min_lr_ratio

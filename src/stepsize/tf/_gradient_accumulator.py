@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
+
+from stepsize._validation import check_sequence
 
 __all__ = ["GradientAccumulator"]
 
@@ -62,20 +64,24 @@ class GradientAccumulator:
             raise ValueError("The accumulator should be called first to initialize the gradients")
         return [g.value() if g is not None else None for g in self._gradients]
 
-    def __call__(self, gradients: Iterable[Any]) -> None:
+    def __call__(self, gradients: Sequence[Any]) -> None:
         """Adds ``gradients`` to the accumulators of the current replica.
 
+        Args:
+            gradients: a list or tuple of gradients (tensors, ``tf.IndexedSlices`` or None),
+                in the same order at every call.
+
         Raises:
+            TypeError: if ``gradients`` is not a list or tuple.
             ValueError: if the number of gradients differs from the first call's.
         """
-        gradients = [_dense(g) for g in gradients]
+        length = len(self._gradients) or None  # fixed by the first call
+        gradients = [_dense(g) for g in check_sequence("gradients", gradients, length)]
         if not self._gradients:
             _ = self.step  # creates the step counter with the accumulators
             self._gradients.extend(
                 _local_variable(_zeros(g)) if g is not None else None for g in gradients
             )
-        if len(gradients) != len(self._gradients):
-            raise ValueError(f"Expected {len(self._gradients)} gradients, but got {len(gradients)}")
         for accumulator, gradient in zip(self._gradients, gradients, strict=True):
             if accumulator is not None and gradient is not None:
                 accumulator.assign_add(tf.cast(gradient, accumulator.dtype))

@@ -9,8 +9,8 @@ import keras
 import tensorflow as tf
 
 from stepsize import schedules
-from stepsize.schedules import ArrayNamespace
-from stepsize.tf._checks import check_real
+from stepsize._validation import check_instance, check_real, describe
+from stepsize.schedules._ops import ArrayNamespace
 
 __all__ = ["TENSORFLOW", "KerasSchedule"]
 
@@ -60,6 +60,19 @@ class _TensorFlowNamespace(ArrayNamespace):
 TENSORFLOW = _TensorFlowNamespace()
 
 
+def _float_dtype(value: Any) -> str:
+    """The name of the float dtype ``value`` (a dtype or its name)."""
+    try:
+        dtype = tf.as_dtype(value)
+    except TypeError:
+        if not isinstance(value, str):
+            raise TypeError(f"dtype must be a dtype or its name, got {describe(value)}") from None
+        dtype = None
+    if dtype is None or not dtype.is_floating:
+        raise ValueError(f"dtype must be a float dtype, got {describe(value)}")
+    return dtype.name
+
+
 @keras.saving.register_keras_serializable(package="stepsize")
 class KerasSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """A ``stepsize.schedules`` schedule as a Keras ``LearningRateSchedule``.
@@ -75,7 +88,8 @@ class KerasSchedule(keras.optimizers.schedules.LearningRateSchedule):
         dtype: the dtype of the returned rate.
 
     Raises:
-        TypeError: if ``schedule`` is not a ``stepsize.schedules.Schedule``.
+        TypeError: if ``schedule`` is not a ``stepsize.schedules.Schedule``,
+            ``learning_rate`` not a real number or ``dtype`` not a dtype (or its name).
         ValueError: if ``learning_rate`` is negative or not finite, or ``dtype`` is not a
             float dtype.
 
@@ -91,17 +105,11 @@ class KerasSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self, schedule: schedules.Schedule, learning_rate: float = 1.0, dtype: str = "float32"
     ) -> None:
         super().__init__()
-        if not isinstance(schedule, schedules.Schedule):
-            raise TypeError(f"schedule must be a stepsize.schedules.Schedule, got {schedule!r}")
-        self.schedule = schedule
-        self.learning_rate = check_real("learning_rate", learning_rate, low=0.0)
-        try:
-            floating = tf.as_dtype(dtype).is_floating
-        except TypeError:
-            floating = False
-        if not floating:
-            raise ValueError(f"dtype must be a float dtype, got {dtype!r}")
-        self.dtype = tf.as_dtype(dtype).name
+        self.schedule = check_instance(
+            "schedule", schedule, schedules.Schedule, "a stepsize.schedules.Schedule"
+        )
+        self.learning_rate = float(check_real("learning_rate", learning_rate, low=0.0))
+        self.dtype = _float_dtype(dtype)
 
     def __call__(self, step: Any) -> tf.Tensor:
         with tf.name_scope(f"KerasSchedule_{self.schedule.name}"):

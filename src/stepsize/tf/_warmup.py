@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from stepsize.tf._checks import check_int, check_real
+from stepsize._validation import check_instance, check_int, check_optional, check_real
 
 __all__ = ["WarmUp"]
 
@@ -32,8 +32,10 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
         name: an optional name for the schedule's operations.
 
     Raises:
-        ValueError: if a number is negative or not finite, ``warmup_steps`` is not an
-            integer, ``power`` is not > 0, or ``decay_schedule_fn`` is not callable.
+        TypeError: if ``initial_learning_rate`` or ``power`` is not a real number,
+            ``warmup_steps`` not an integer, ``decay_schedule_fn`` not callable or ``name``
+            not a string.
+        ValueError: if a number is negative or not finite, or ``power`` is not > 0.
 
     Example:
         >>> import keras
@@ -52,15 +54,15 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
         name: str | None = None,
     ) -> None:
         super().__init__()
-        self.initial_learning_rate = check_real(
-            "initial_learning_rate", initial_learning_rate, low=0.0
+        self.initial_learning_rate = float(
+            check_real("initial_learning_rate", initial_learning_rate, low=0.0)
         )
-        if not callable(decay_schedule_fn):
-            raise ValueError(f"decay_schedule_fn must be callable, got {decay_schedule_fn!r}")
-        self.decay_schedule_fn = decay_schedule_fn
-        self.warmup_steps = check_int("warmup_steps", warmup_steps)
-        self.power = check_real("power", power, low=0.0, low_open=True)
-        self.name = name
+        self.decay_schedule_fn = check_instance(
+            "decay_schedule_fn", decay_schedule_fn, Callable, "a schedule or callable"
+        )
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, low=0)
+        self.power = float(check_real("power", power, low=0.0, low_open=True))
+        self.name = check_optional(check_instance, "name", name, str, "a string")
 
     def __call__(self, step: Any) -> tf.Tensor:
         with tf.name_scope(self.name or "WarmUp"):
