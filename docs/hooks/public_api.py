@@ -16,7 +16,6 @@ from pathlib import Path
 import griffe
 
 __all__ = [
-    "KNOWN_UNDOCUMENTED",
     "MODULES",
     "load_public_names",
     "placed_names",
@@ -26,14 +25,6 @@ __all__ = [
 ]
 
 MODULES = ("stepsize.torch", "stepsize.tf", "stepsize.schedules")
-
-# Public names that lack a docstring today, each with where it goes. The check fails once an
-# entry is documented or no longer public, so this list can only shrink.
-KNOWN_UNDOCUMENTED: dict[str, str] = {
-    "stepsize.torch.TYPE_TO_SCHEDULER_FUNCTION": "a docstring under the dict in "
-    "src/stepsize/torch/_get_scheduler.py",
-    "stepsize.schedules.PYTHON": "a docstring under the constant in src/stepsize/schedules/_ops.py",
-}
 
 _RENDERED = re.compile(r"^::: *([\w.]+)", re.MULTILINE)
 
@@ -74,17 +65,12 @@ def remaining(module: str, public: Iterable[str], placed: set[str]) -> list[str]
     return [name for name in public if name.rpartition(".")[0] == module and name not in placed]
 
 
-def problems(
-    public: Mapping[str, bool],
-    placed: set[str],
-    known_undocumented: Mapping[str, str] = KNOWN_UNDOCUMENTED,
-) -> list[str]:
+def problems(public: Mapping[str, bool], placed: set[str]) -> list[str]:
     """Why the reference is incomplete: one line per undocumented, missing or stale name.
 
     Args:
         public: every public name -> whether it has a docstring.
         placed: the names the reference pages render.
-        known_undocumented: names allowed to lack a docstring for now -> where it goes.
     """
     found = []
     for name, documented in public.items():
@@ -93,12 +79,8 @@ def problems(
                 f"{name} is public but on no reference page: add `::: {name}` to the page "
                 "of its section in docs/reference/"
             )
-        if not documented and name not in known_undocumented:
+        if not documented:
             found.append(f"{name} has no docstring")
-        if documented and name in known_undocumented:
-            found.append(f"{name} is documented now: remove it from KNOWN_UNDOCUMENTED")
-    for name in sorted(set(known_undocumented) - set(public)):
-        found.append(f"{name} is no longer public: remove it from KNOWN_UNDOCUMENTED")
     for name in sorted(placed - set(public)):
         if name.rpartition(".")[0] in MODULES:
             found.append(f"{name} is on a reference page but not in its module's __all__")

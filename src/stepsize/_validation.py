@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 __all__ = [
     "MAX_STEPS",
     "check_bool",
+    "check_callable",
     "check_choice",
     "check_instance",
     "check_int",
@@ -227,6 +228,18 @@ def check_instance(argument: str, value: Any, cls: type | tuple[type, ...], what
         0.5
     """
     if not isinstance(value, cls):
+        raise TypeError(f"{argument} must be {what}, {_got(value)}")
+    return value
+
+
+def check_callable(argument: str, value: Any, what: str) -> Any:
+    """Returns ``value`` if it is callable; else TypeError saying ``what`` it must be.
+
+    Example:
+        >>> check_callable("decay_schedule_fn", abs, "a schedule or callable")
+        <built-in function abs>
+    """
+    if not callable(value):
         raise TypeError(f"{argument} must be {what}, {_got(value)}")
     return value
 

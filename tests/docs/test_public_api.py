@@ -20,60 +20,41 @@ def test_public_names_are_the_runtime_all_lists() -> None:
     }
     public = public_api.load_public_names(public_api.static_collector(ROOT / "src"))
     assert set(public) == runtime
-    undocumented = {name for name, documented in public.items() if not documented}
-    assert undocumented == set(public_api.KNOWN_UNDOCUMENTED) & runtime
+    # Names built at run time (the get_* functions made from a table) have no docstring in the
+    # source; the docs build documents what Python sees, so they need one at run time.
+    for name in (name for name, documented in public.items() if not documented):
+        module, _, attribute = name.rpartition(".")
+        assert getattr(importlib.import_module(module), attribute).__doc__, name
 
 
 def test_a_complete_reference_has_no_problems() -> None:
     public = {"stepsize.torch.AdamW": True, "stepsize.tf.WarmUp": True}
-    assert public_api.problems(public, set(public), known_undocumented={}) == []
+    assert public_api.problems(public, set(public)) == []
 
 
 @pytest.mark.parametrize(
-    ("public", "placed", "known", "expected"),
+    ("public", "placed", "expected"),
     [
         (
             {"stepsize.torch.AdamW": True},
             set(),
-            {},
             "stepsize.torch.AdamW is public but on no reference page",
         ),
         (
             {"stepsize.torch.AdamW": False},
             {"stepsize.torch.AdamW"},
-            {},
             "stepsize.torch.AdamW has no docstring",
-        ),
-        (
-            {"stepsize.torch.AdamW": True},
-            {"stepsize.torch.AdamW"},
-            {"stepsize.torch.AdamW": "..."},
-            "stepsize.torch.AdamW is documented now: remove it from KNOWN_UNDOCUMENTED",
-        ),
-        (
-            {},
-            set(),
-            {"stepsize.torch.Gone": "..."},
-            "stepsize.torch.Gone is no longer public: remove it from KNOWN_UNDOCUMENTED",
         ),
         (
             {},
             {"stepsize.torch._adamw.AdamW", "stepsize.schedules.Private"},
-            {},
             "stepsize.schedules.Private is on a reference page but not in its module's __all__",
         ),
     ],
 )
-def test_each_problem_is_reported(
-    public: dict[str, bool], placed: set[str], known: dict[str, str], expected: str
-) -> None:
-    found = public_api.problems(public, placed, known_undocumented=known)
+def test_each_problem_is_reported(public: dict[str, bool], placed: set[str], expected: str) -> None:
+    found = public_api.problems(public, placed)
     assert len(found) == 1 and found[0].startswith(expected), found
-
-
-def test_a_known_undocumented_name_passes_while_it_lacks_a_docstring() -> None:
-    public = {"stepsize.torch.TABLE": False}
-    assert public_api.problems(public, set(public), {"stepsize.torch.TABLE": "..."}) == []
 
 
 def test_placed_names_and_remaining() -> None:

@@ -64,7 +64,7 @@ def test_drives_an_optimizer_step_by_step():
 
 
 def test_config_nests_the_core_config_and_round_trips():
-    schedule = next(s for s in EXAMPLES if s.name == "warmup")
+    schedule = next(s for s in EXAMPLES if s.name == "with_warmup")
     adapter = KerasSchedule(schedule, 3e-4)
     config = adapter.get_config()
     assert config["schedule"] == schedule.get_config()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -77,13 +76,7 @@ def state_bytes(optimizer: Any) -> int:
 def _stepsize(fused: bool) -> Any:
     from stepsize.tf import AdamWeightDecay
 
-    if "fused" in inspect.signature(AdamWeightDecay.__init__).parameters:
-        return AdamWeightDecay(LR, **DECAY, fused=fused)
-    # FALLBACK, TO BE REMOVED AT MERGE (with the `if` above): before AdamWeightDecay took
-    # `fused=`, the switch was the private attribute `_fused`.
-    optimizer = AdamWeightDecay(LR, **DECAY)
-    optimizer._fused = fused
-    return optimizer
+    return AdamWeightDecay(LR, **DECAY, fused=fused)
 
 
 def _transformers() -> Any:

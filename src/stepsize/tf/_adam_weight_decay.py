@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from stepsize._validation import check_bool, check_instance, check_real, describe
+from stepsize._validation import check_bool, check_callable, check_real, describe
 from stepsize.tf._adam_fused import fused_update
 from stepsize.tf._adam_reference import (
     AdamVariables,
@@ -97,10 +96,9 @@ class AdamWeightDecay(keras.optimizers.Adam):
         if isinstance(learning_rate, numbers.Real):
             learning_rate = float(check_real("learning_rate", learning_rate, low=0.0))
         else:
-            check_instance(
+            check_callable(
                 "learning_rate",
                 learning_rate,
-                Callable,
                 "a number >= 0, a LearningRateSchedule or a callable",
             )
         for argument in _KERAS_CLIPPING:

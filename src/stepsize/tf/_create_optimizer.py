@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from stepsize._validation import check_int, check_optional, check_real
@@ -65,22 +67,21 @@ def create_optimizer(
         >>> [round(float(schedule(t)), 4) for t in (0, 2, 4, 5, 10, 12)]
         [0.0, 0.5, 1.0, 0.85, 0.1, 0.1]
     """
-    positive = {"low": 0.0, "low_open": True}
     init_lr = float(check_real("init_lr", init_lr, low=0.0))
     num_train_steps = check_int("num_train_steps", num_train_steps, low=0)
     num_warmup_steps = check_int("num_warmup_steps", num_warmup_steps, low=0)
     min_lr_ratio = float(check_real("min_lr_ratio", min_lr_ratio, low=0.0, high=1.0))
-    power = float(check_real("power", power, **positive))
-    clipnorm = check_optional(check_real, "adam_clipnorm", adam_clipnorm, **positive)
+    power = float(check_real("power", power, low=0.0, low_open=True))
+    clipnorm = check_optional(check_real, "adam_clipnorm", adam_clipnorm, low=0.0, low_open=True)
     global_clipnorm = check_optional(
-        check_real, "adam_global_clipnorm", adam_global_clipnorm, **positive
+        check_real, "adam_global_clipnorm", adam_global_clipnorm, low=0.0, low_open=True
     )
     if clipnorm is not None and global_clipnorm is not None:
         raise ValueError(
             "adam_clipnorm and adam_global_clipnorm cannot both be set, got "
             f"adam_clipnorm={adam_clipnorm!r} and adam_global_clipnorm={adam_global_clipnorm!r}"
         )
-    adam = {
+    adam: dict[str, Any] = {
         "beta_1": float(check_real("adam_beta1", adam_beta1, low=0.0, high=1.0, high_open=True)),
         "beta_2": float(check_real("adam_beta2", adam_beta2, low=0.0, high=1.0, high_open=True)),
         "epsilon": float(check_real("adam_epsilon", adam_epsilon, low=0.0)),

@@ -49,9 +49,12 @@ class GradientAccumulator:
     @property
     def step(self) -> tf.Tensor:
         """The number of accumulated micro-batches (int64) since creation or ``reset()``."""
+        return self._counter().value()
+
+    def _counter(self) -> tf.Variable:
         if self._accum_steps is None:
             self._accum_steps = _local_variable(tf.constant(0, dtype=tf.int64))
-        return self._accum_steps.value()
+        return self._accum_steps
 
     @property
     def gradients(self) -> list[tf.Tensor | None]:
@@ -78,20 +81,20 @@ class GradientAccumulator:
         length = len(self._gradients) or None  # fixed by the first call
         gradients = [_dense(g) for g in check_sequence("gradients", gradients, length)]
         if not self._gradients:
-            _ = self.step  # creates the step counter with the accumulators
+            self._counter()  # created with the accumulators
             self._gradients.extend(
                 _local_variable(_zeros(g)) if g is not None else None for g in gradients
             )
         for accumulator, gradient in zip(self._gradients, gradients, strict=True):
             if accumulator is not None and gradient is not None:
                 accumulator.assign_add(tf.cast(gradient, accumulator.dtype))
-        self._accum_steps.assign_add(1)
+        self._counter().assign_add(1)
 
     def reset(self) -> None:
         """Zeroes the step count and the accumulated gradients of the current replica."""
         if not self._gradients:
             return
-        self._accum_steps.assign(0)
+        self._counter().assign(0)
         for accumulator in self._gradients:
             if accumulator is not None:
                 accumulator.assign(tf.zeros_like(accumulator))

@@ -8,7 +8,13 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from stepsize._validation import check_instance, check_int, check_optional, check_real
+from stepsize._validation import (
+    check_callable,
+    check_instance,
+    check_int,
+    check_optional,
+    check_real,
+)
 
 __all__ = ["WarmUp"]
 
@@ -57,8 +63,8 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
         self.initial_learning_rate = float(
             check_real("initial_learning_rate", initial_learning_rate, low=0.0)
         )
-        self.decay_schedule_fn = check_instance(
-            "decay_schedule_fn", decay_schedule_fn, Callable, "a schedule or callable"
+        self.decay_schedule_fn = check_callable(
+            "decay_schedule_fn", decay_schedule_fn, "a schedule or callable"
         )
         self.warmup_steps = check_int("warmup_steps", warmup_steps, low=0)
         self.power = float(check_real("power", power, low=0.0, low_open=True))

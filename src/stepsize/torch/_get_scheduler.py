@@ -73,6 +73,7 @@ TYPE_TO_SCHEDULER_FUNCTION: dict[SchedulerType, Callable[..., Any]] = {
     SchedulerType.WARMUP_STABLE_DECAY: get_wsd_schedule,
     SchedulerType.GREEDY: get_greedy_schedule,
 }
+"""transformers' table: each ``SchedulerType`` -> the function ``get_scheduler`` calls for it."""
 
 
 def get_scheduler(
