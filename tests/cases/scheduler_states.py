@@ -80,17 +80,18 @@ LOADERS: dict[str, Callable[[], Any]] = {
 }
 
 
-def step(obj: Any, metric: float = 1.0) -> None:
-    """One more step: of the optimizer (with gradients) and the scheduler, or a micro-batch."""
+def step(obj: Any, metric: float = 1.0, optimizer: bool = True) -> None:
+    """One more step: of the optimizer (with gradients, unless not ``optimizer``) and the
+    scheduler, or a micro-batch."""
     if isinstance(obj, GradientAccumulation):
         with obj.accumulate():
             obj.backward(obj.model(torch.ones(2)).sum())
         return
-    opt = obj.optimizer
-    for group in opt.param_groups:
+    for group in obj.optimizer.param_groups if optimizer else ():
         for p in group["params"]:
             p.grad = torch.full_like(p, 0.5)
-    opt.step()
+    if optimizer:
+        obj.optimizer.step()
     obj.step(metric) if isinstance(obj, GreedyLR) else obj.step()
 
 

@@ -154,10 +154,10 @@ BAD_CALLS = [
      "gradients[2] must have its accumulator's shape [1, 1], got shape [2, 1]"),
     ([[1.0, 2.0, 3.0], None, [[0.5]]], ValueError,
      "gradients[0] must have its accumulator's shape [2], got shape [3]"),
-    ([[1.0, 2.0], None, "0.5"], TypeError, "gradients[2] must be a float tensor, got '0.5'"),
+    ([[1.0, 2.0], None, "0.5"], TypeError, "gradients[2] must be a float tensor, got '0.5' (str)"),
     ([[1.0, 2.0], None, object()], TypeError, "gradients[2] must be a float tensor, got <object"),
     ([[1.0, 2.0], None, tf.constant([[1]])], TypeError,
-     "gradients[2] must be a float tensor, got <tf.Tensor"),
+     "gradients[2] must be a float tensor, got a int32 tensor of shape [1, 1]"),
     ([[1.0, 2.0], None, tf.constant([[1j]])], TypeError, "gradients[2] must be a float tensor"),
     ([[1.0, 2.0], None], ValueError, "gradients must hold 3 values"),
 ]  # fmt: skip

@@ -116,7 +116,8 @@ def test_an_lr_that_is_already_bad(lr):
      (True, TypeError, "metrics must be a real number or a one-element tensor, got True"),
      ([1.0], TypeError, "metrics must be a real number or a one-element tensor, got [1.0]"),
      (1j, TypeError, "metrics must be a real number"),
-     (torch.ones(2), ValueError, "metrics must hold one value, got tensor"),
+     (torch.ones(2), ValueError, "metrics must hold one value, got 2 values of shape (2,)"),
+     (torch.ones(2, 3), ValueError, "metrics must hold one value, got 6 values of shape (2, 3)"),
      (torch.tensor(True), TypeError, "metrics must be a real number")],
 )  # fmt: skip
 def test_bad_metrics(metrics, error, message):

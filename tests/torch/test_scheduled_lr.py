@@ -86,7 +86,8 @@ def test_closed_form_ignores_manual_lr_changes():
          "param_groups[0]['lr'] must be a finite number >= 0.0, got -0.5"),
         ((float("inf"), LINEAR), ValueError,
          "param_groups[0]['lr'] must be a finite number >= 0.0, got inf"),
-        ((None, LINEAR, 3), KeyError, "param 'initial_lr'"),
+        ((None, LINEAR, 3), ValueError,
+         "param_groups[0] must hold 'initial_lr' to resume at last_epoch=3: load the"),
     ],
 )  # fmt: skip
 def test_bad_arguments(args, error, message):
@@ -188,8 +189,9 @@ def test_last_epoch_resume_behaves_like_lambda_lr(k):
     assert _steps(opt_a, ours, 8) == _steps(opt_b, torchs, 8)
 
 
-def test_last_epoch_resume_without_initial_lr_raises_like_torch():
-    with pytest.raises(KeyError, match="initial_lr"):
+def test_last_epoch_resume_without_initial_lr_is_a_value_error():
+    # torch raises KeyError; the missing entry is a bad value of the optimizer
+    with pytest.raises(ValueError, match="must hold 'initial_lr' to resume"):
         ScheduledLR(_optimizer(), LINEAR, last_epoch=3)
 
 

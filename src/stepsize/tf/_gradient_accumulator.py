@@ -123,9 +123,10 @@ def _dense(argument: str, gradient: Any) -> tf.Tensor | None:
     except (TypeError, ValueError):
         raise TypeError(f"{argument} must be a float tensor, got {describe(gradient)}") from None
     if not tensor.dtype.is_floating:
-        raise TypeError(
-            f"{argument} must be a float tensor, got {describe(gradient)} ({tensor.dtype.name})"
-        )
+        what = f"{describe(gradient)} ({type(gradient).__name__})"
+        if hasattr(gradient, "dtype"):  # the dtype and shape say more than a shortened repr
+            what = f"a {tensor.dtype.name} tensor of shape {tensor.shape.as_list()}"
+        raise TypeError(f"{argument} must be a float tensor, got {what}")
     return tensor
 
 

@@ -270,7 +270,7 @@ class GreedyLR(ReduceLROnPlateau):
         # The per-group lists, extended to the param groups added to the optimizer since.
         known = len(self._init_lrs)
         lrs, lows, highs = added_groups(self.optimizer, known, self.min_lrs, self.max_lrs)
-        _warn_never_lowered(lrs, lows, start=known)
+        _warn_never_lowered(lrs, lows, start=known, stacklevel=4)  # via step() and the like
         return {
             "_init_lrs": self._init_lrs + lrs,
             "_last_lr": self._last_lr + lrs,
@@ -284,11 +284,14 @@ def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> GreedyLR:
     return GreedyLR(optimizer, **kwargs)
 
 
-def _warn_never_lowered(lrs: list[float], min_lrs: list[float], start: int = 0) -> None:
+def _warn_never_lowered(
+    lrs: list[float], min_lrs: list[float], start: int = 0, stacklevel: int = 3
+) -> None:
+    # stacklevel: the user's call (GreedyLR(...) by default)
     for index, (lr, min_lr) in enumerate(zip(lrs, min_lrs, strict=True), start=start):
         if lr <= min_lr:
             warnings.warn(
                 f"param group {index} has lr {lr} <= min_lr {min_lr}: GreedyLR never lowers it "
                 "(pass a smaller min_lr)",
-                stacklevel=4,
+                stacklevel=stacklevel,
             )

@@ -161,8 +161,9 @@ def metric_value(metrics: Any) -> float:
     value = metrics
     if isinstance(value, torch.Tensor) or type(value).__module__ == "numpy":
         size = value.numel() if isinstance(value, torch.Tensor) else getattr(value, "size", 1)
-        if size != 1:
-            raise ValueError(f"metrics must hold one value, got {describe(metrics)}")
+        if size != 1:  # the shape, not the values: an array's repr spans several lines
+            shape = tuple(value.shape)
+            raise ValueError(f"metrics must hold one value, got {size} values of shape {shape}")
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(

@@ -60,8 +60,8 @@ class ScheduledLR(LRScheduler):
         TypeError: if ``optimizer`` is not an optimizer, ``schedule`` is not a schedule (or
             a list of them) or ``last_epoch`` is not an integer.
         ValueError: if a list of schedules has the wrong length, a param group's lr is
-            ``None``, NaN, infinite or negative, or ``last_epoch`` is below -1.
-        KeyError: as in torch, if resuming and a param group lacks ``initial_lr``.
+            ``None``, NaN, infinite or negative, ``last_epoch`` is below -1, or resuming
+            and a param group lacks ``initial_lr`` (torch raises a ``KeyError`` for that).
 
     Example:
         >>> import torch
@@ -85,7 +85,13 @@ class ScheduledLR(LRScheduler):
         check_instance("optimizer", optimizer, Optimizer, "a torch.optim.Optimizer")
         last_epoch = check_int("last_epoch", last_epoch, low=-1)
         self.schedules = _per_group(schedule, len(optimizer.param_groups))
-        for index in range(len(optimizer.param_groups)):
+        for index, group in enumerate(optimizer.param_groups):
+            if last_epoch >= 0 and "initial_lr" not in group:
+                raise ValueError(
+                    f"param_groups[{index}] must hold 'initial_lr' to resume at last_epoch="
+                    f"{last_epoch}: load the optimizer's state dict first (or pass -1), got the "
+                    f"keys {sorted(key for key in group if key != 'params')}"
+                )
             _base_lr(optimizer, index)
         super().__init__(optimizer, last_epoch)
 
