@@ -21,6 +21,9 @@ tf = pytest.importorskip("tensorflow")
 from cases.adversarial import anything, keeps_promise, numbers  # noqa: E402
 from stepsize.tf import GradientAccumulator  # noqa: E402
 
+# Huge floats cast to float16 overflow to inf, as they should: data, not an error.
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+
 SHAPES = ([2], [], [2, 3], None)  # None: a variable without a gradient
 
 

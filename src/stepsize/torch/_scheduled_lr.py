@@ -242,7 +242,8 @@ def _from_config(argument: str, config: Any) -> schedules.Schedule:
     try:
         return schedules.from_config(config)
     except (TypeError, ValueError) as error:
-        raise type(error)(f"{argument} must be a valid schedule config: {error}") from None
+        kind = TypeError if isinstance(error, TypeError) else ValueError
+        raise kind(f"{argument} must be a valid schedule config: {error}") from None
     except RecursionError:  # a config nested beyond Python's recursion limit
         raise ValueError(f"{argument} must be a valid schedule config: nested too deep") from None
 
@@ -250,14 +251,13 @@ def _from_config(argument: str, config: Any) -> schedules.Schedule:
 def _per_group(
     schedule: schedules.Schedule | Sequence[schedules.Schedule], num_groups: int
 ) -> list[schedules.Schedule]:
-    what = _WHAT
     if not isinstance(schedule, list | tuple):
-        return [check_instance("schedule", schedule, schedules.Schedule, what)] * num_groups
+        return [check_instance("schedule", schedule, schedules.Schedule, _WHAT)] * num_groups
     if len(schedule) != num_groups:
         raise ValueError(
             f"schedule must hold {num_groups} schedules (one per param group), got {len(schedule)}"
         )
     return [
-        check_instance(f"schedule[{i}]", item, schedules.Schedule, what)
+        check_instance(f"schedule[{i}]", item, schedules.Schedule, _WHAT)
         for i, item in enumerate(schedule)
     ]
