@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 import torch
 
 from stepsize._validation import check_instance, check_int, check_optional, check_real
-from stepsize.torch._accumulation_steps import (
+from stepsize.torch._accumulation_window import (
     COUNTERS,
     apply_update,
     checked_counters,
     checked_scaler,
     checked_scheduler,
+    lookahead,
 )
 from stepsize.torch._gradient_stash import GradientStash, stash_micro_batch
 from stepsize.torch._gradient_sync import (
@@ -135,21 +136,9 @@ class GradientAccumulation:
         window's loss is divided by its real size from its first micro-batch on.
         """
         try:
-            remaining: int | None = len(iterable)  # type: ignore[arg-type]
-        except TypeError:
-            remaining = None
-        iterator = iter(iterable)
-        sentinel = object()
-        item: Any = next(iterator, sentinel)
-        try:
-            while item is not sentinel:
-                following = next(iterator, sentinel)
-                self._remaining = remaining
-                self._end_of_data = following is sentinel
+            for item, remaining, last in lookahead(iterable):
+                self._remaining, self._end_of_data = remaining, last
                 yield item
-                item = following
-                if remaining is not None:
-                    remaining = max(remaining - 1, 1)
         finally:
             self._remaining = None
             self._end_of_data = False

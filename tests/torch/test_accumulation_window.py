@@ -1,4 +1,5 @@
-"""GradientAccumulation's update (scheduler, GradScaler, clipping) and its saved counters."""
+"""GradientAccumulation's window bookkeeping: the update (scheduler, GradScaler, clipping),
+where the data ends, and the saved counters."""
 
 import math
 

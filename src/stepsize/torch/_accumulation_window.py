@@ -1,18 +1,52 @@
-"""The update that ends a ``GradientAccumulation`` window (with the scheduler and scaler it
-steps), and the saved counters that record the micro-batches and updates so far."""
+"""A ``GradientAccumulation`` window's bookkeeping: where the data ends (so the last window is
+averaged over its real size), the update that ends a window (with the scheduler and scaler
+it steps), and the saved counters that record the micro-batches and updates so far."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 import torch
 
 from stepsize._validation import check_instance, check_int, describe
 
-__all__ = ["COUNTERS", "apply_update", "checked_counters", "checked_scaler", "checked_scheduler"]
+__all__ = [
+    "COUNTERS",
+    "apply_update",
+    "checked_counters",
+    "checked_scaler",
+    "checked_scheduler",
+    "lookahead",
+]
 
 # The counters a state dict holds; every update uses at least one micro-batch.
 COUNTERS = ("micro_steps", "optimizer_steps", "skipped_steps")
+
+_T = TypeVar("_T")
+
+
+def lookahead(iterable: Iterable[_T]) -> Iterator[tuple[_T, int | None, bool]]:
+    """Each item with the number of items from it to the end (None without ``len()``; at
+    least 1) and whether it is the last, which is known by looking one item ahead.
+
+    Example:
+        >>> list(lookahead("abc"))
+        [('a', 3, False), ('b', 2, False), ('c', 1, True)]
+    """
+    try:
+        remaining: int | None = len(iterable)  # type: ignore[arg-type]
+    except TypeError:
+        remaining = None
+    iterator = iter(iterable)
+    sentinel: Any = object()
+    item = next(iterator, sentinel)
+    while item is not sentinel:
+        following = next(iterator, sentinel)
+        yield item, remaining, following is sentinel
+        item = following
+        if remaining is not None:
+            remaining = max(remaining - 1, 1)
 
 
 def checked_scheduler(scheduler: Any) -> Any:
