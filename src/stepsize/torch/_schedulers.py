@@ -4,7 +4,9 @@ Each row of ``_TABLE`` names a function, the schedule it builds, transformers' p
 (names, order, defaults) and its documentation, and, where the function sees more than the
 schedule, a hook: polynomial's ``lr_init`` and ``min_lr`` come from the optimizer's lr, and
 ``get_wsd_schedule`` keeps transformers' rule for ``num_training_steps`` with
-``num_stable_steps``. Each function has exactly transformers' signature and returns a
+``num_stable_steps``. The optimizer's lr the hooks read is checked too: a finite number >= 0
+(or a one-element tensor holding one), so no arithmetic on it can fail or divide by zero.
+Each function has exactly transformers' signature and returns a
 :class:`~stepsize.torch.ScheduledLR` (a ``LambdaLR``-compatible scheduler whose state dict
 loads with ``weights_only=True``). Arguments are checked once, by the schedule and
 ``ScheduledLR``; only what the schedule cannot see is checked here, with transformers' texts.
@@ -13,13 +15,21 @@ loads with ``weights_only=True``). Arguments are checked once, by the schedule a
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from stepsize._validation import check_real
+from stepsize._validation import (
+    check_choice,
+    check_instance,
+    check_int,
+    check_real,
+    check_sequence,
+    describe,
+)
 from stepsize.torch._scheduler_row import SchedulerRow
 
 __all__ = [
@@ -37,10 +47,27 @@ __all__ = [
 ]
 
 
+_DEFAULT_LR = "optimizer.defaults['lr']"
+
+
 def _base_lr(optimizer: Optimizer) -> float:
-    # transformers' polynomial and min_lr arguments are relative to the optimizer's default lr.
-    lr = optimizer.defaults.get("lr")
-    return check_real("optimizer.defaults['lr']", lr.item() if torch.is_tensor(lr) else lr)
+    """The optimizer's default lr, which transformers' ``lr_end`` and ``min_lr`` are relative
+    to, checked: a finite number >= 0, or a one-element real tensor holding one."""
+    defaults = getattr(optimizer, "defaults", None)
+    if not isinstance(defaults, dict) or "lr" not in defaults:
+        raise ValueError(
+            f"{_DEFAULT_LR} must be the optimizer's lr, which lr_end and min_lr are relative "
+            f"to; optimizer.defaults is {describe(defaults)}"
+        )
+    lr = defaults["lr"]
+    if torch.is_tensor(lr):
+        if lr.numel() != 1 or lr.is_meta:
+            raise ValueError(
+                f"{_DEFAULT_LR} must be a number or a one-element tensor with a value, got a "
+                f"tensor of shape {tuple(lr.shape)} on {lr.device}"
+            )
+        lr = lr.item()
+    return check_real(_DEFAULT_LR, lr, low=0.0)
 
 
 def _polynomial(optimizer: Optimizer, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -53,9 +80,14 @@ def _min_lr(optimizer: Optimizer, arguments: dict[str, Any]) -> dict[str, Any]:
     if min_lr is not None and rate is not None:
         raise ValueError("Only one of min_lr or min_lr_rate should be set")
     if min_lr is not None:
+        min_lr = check_real("min_lr", min_lr, low=0.0)
         lr = _base_lr(optimizer)
-        min_lr = check_real("min_lr", min_lr, low=0.0, high=lr)
-        rate = min_lr / lr if lr else 0.0  # a zero lr leaves nothing to scale
+        if min_lr > lr:
+            raise ValueError(
+                f"min_lr must be <= the optimizer's lr ({_DEFAULT_LR} = {lr!r}), "
+                f"got {describe(min_lr)}"
+            )
+        rate = min_lr / lr if lr else 0.0  # 0 / 0: a zero lr leaves nothing to scale
     elif rate is None:
         raise ValueError(
             "One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`"
@@ -238,7 +270,16 @@ get_wsd_schedule = _FUNCTIONS["get_wsd_schedule"]
 def get_reduce_on_plateau_schedule(optimizer: Optimizer, **kwargs: Any) -> ReduceLROnPlateau:
     """torch's ``ReduceLROnPlateau(optimizer, **kwargs)``: lowers the lr when a metric stalls.
 
-    Step it with the metric: ``scheduler.step(val_loss)``.
+    Step it with the metric: ``scheduler.step(val_loss)``. The keyword arguments torch takes
+    are checked first, so none fails later at a ``step``: ``mode`` "min" or "max", ``factor``
+    in [0, 1), ``patience`` and ``cooldown`` integers >= 0, ``threshold`` and ``eps`` finite
+    numbers >= 0, ``threshold_mode`` "rel" or "abs", ``min_lr`` a finite number >= 0 or a list
+    of one per param group.
+
+    Raises:
+        TypeError: if ``optimizer`` is not an optimizer, an argument has the wrong type or
+            torch does not take it.
+        ValueError: if an argument has a bad value.
 
     Example:
         >>> import torch
@@ -249,4 +290,28 @@ def get_reduce_on_plateau_schedule(optimizer: Optimizer, **kwargs: Any) -> Reduc
         >>> scheduler.get_last_lr()
         [0.25]
     """
-    return ReduceLROnPlateau(optimizer, **kwargs)
+    check_instance("optimizer", optimizer, Optimizer, "a torch.optim.Optimizer")
+    checked = {
+        key: _PLATEAU_CHECKS[key](optimizer, value) if key in _PLATEAU_CHECKS else value
+        for key, value in kwargs.items()
+    }
+    return ReduceLROnPlateau(optimizer, **checked)
+
+
+def _min_lrs(optimizer: Optimizer, value: Any) -> Any:
+    if not isinstance(value, list | tuple):
+        return check_real("min_lr", value, low=0.0)
+    values = check_sequence("min_lr", value, len(optimizer.param_groups))
+    return [check_real(f"min_lr[{i}]", v, low=0.0) for i, v in enumerate(values)]
+
+
+_PLATEAU_CHECKS: dict[str, Callable[[Optimizer, Any], Any]] = {
+    "mode": lambda _, v: check_choice("mode", v, ("min", "max")),
+    "factor": lambda _, v: check_real("factor", v, low=0.0, high=1.0, high_open=True),
+    "patience": lambda _, v: check_int("patience", v, low=0),
+    "threshold": lambda _, v: check_real("threshold", v, low=0.0),
+    "threshold_mode": lambda _, v: check_choice("threshold_mode", v, ("rel", "abs")),
+    "cooldown": lambda _, v: check_int("cooldown", v, low=0),
+    "min_lr": _min_lrs,
+    "eps": lambda _, v: check_real("eps", v, low=0.0),
+}
