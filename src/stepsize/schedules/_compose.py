@@ -6,13 +6,14 @@ Both check, as they are built, that the composition stays within the nesting lim
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from typing import Any
 
 from stepsize._validation import check_int, check_real, check_sequence, describe
 from stepsize.schedules._base import Schedule
-from stepsize.schedules._ops import ArrayNamespace
+from stepsize.schedules._ops import PYTHON, ArrayNamespace
 from stepsize.schedules._shared import check_schedule
 
 __all__ = ["Join", "Scale"]
@@ -76,6 +77,9 @@ class Join(Schedule):
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
         starts = (0.0, *map(float, self.boundaries))
+        if xp is PYTHON:  # one step: evaluate only the piece it falls in (what `where` picks)
+            index = bisect.bisect_right(starts, step) - 1
+            return self.schedules[index].formula(step - starts[index], xp)
         # Each piece only ever sees steps >= 0, also in the branches not taken.
         result = self.schedules[-1].formula(xp.maximum(step - starts[-1], 0.0), xp)
         for piece, start, end in reversed(
