@@ -12,12 +12,12 @@ from stepsize.cli._options import (
     UsageError,
     add_schedule_options,
     build_schedule,
+    check_lr,
     horizon,
     integer,
     parse_settings,
     parse_value,
     real,
-    scaled,
     step_count,
 )
 
@@ -174,6 +174,11 @@ def test_the_horizon_and_steps_stop_at_2_63():
 
 def test_the_lr_times_the_bound_must_be_finite():
     one = schedules.Scale(schedules.get("constant"), 1e308)
-    assert scaled(one, 1.5)(0) == 1.5e308
-    with pytest.raises(UsageError, match=r"^--lr 2\.0 is too large for this schedule: value "):
-        scaled(one, 2.0)
+    assert check_lr(one, 1.5) == 1.5
+    message = "--lr 2.0 is too large for this schedule: the lr would reach 2.0 × 1e+308, beyond"
+    with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
+        check_lr(one, 2.0)
+    deepest = schedules.get("constant")
+    for _ in range(schedules.MAX_DEPTH - 1):
+        deepest = schedules.Scale(deepest, 1.0)
+    assert check_lr(deepest, 1e308) == 1e308  # no Scale around it: the depth does not matter

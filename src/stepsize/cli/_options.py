@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -23,12 +24,12 @@ __all__ = [
     "UsageError",
     "add_schedule_options",
     "build_schedule",
+    "check_lr",
     "horizon",
     "integer",
     "parse_settings",
     "parse_value",
     "real",
-    "scaled",
     "schedule_parameters",
     "step_count",
 ]
@@ -203,16 +204,20 @@ def _option_for(parameter: str) -> str:
     return f"--set {parameter}=VALUE"
 
 
-def scaled(schedule: schedules.Schedule, lr: float) -> schedules.Schedule:
-    """The learning rate ``lr`` · λ(t), as a schedule.
+def check_lr(schedule: schedules.Schedule, lr: float) -> float:
+    """Returns ``lr`` if ``lr`` · λ(t) is finite at every step: ``lr`` × the schedule's upper
+    bound is.
 
     Raises:
         UsageError: if ``lr`` times the schedule's upper bound is beyond the float range.
     """
-    try:
-        return schedules.Scale(schedule, lr)
-    except ValueError as exc:
-        raise UsageError(f"--lr {lr!r} is too large for this schedule: {exc}") from None
+    bound = schedule.upper_bound
+    if math.isfinite(bound) and not math.isfinite(lr * bound):
+        raise UsageError(
+            f"--lr {lr!r} is too large for this schedule: the lr would reach {lr!r} × {bound!r}, "
+            "beyond the float range"
+        )
+    return lr
 
 
 def horizon(schedule: schedules.Schedule) -> int:

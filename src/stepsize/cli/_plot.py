@@ -25,8 +25,8 @@ from stepsize.cli._options import (
     UsageError,
     add_schedule_options,
     build_schedule,
+    check_lr,
     parse_settings,
-    scaled,
     schedule_parameters,
     step_count,
 )
@@ -147,16 +147,16 @@ def plot(schedule_list: list[schedules.Schedule], steps: int, lr: float, path: P
     except ImportError:
         raise UsageError("plot needs matplotlib and numpy: install stepsize[plot]") from None
 
-    lr_schedules = [scaled(schedule, lr) for schedule in schedule_list]
+    for schedule in schedule_list:
+        check_lr(schedule, lr)
     with written(path) as output:
-        return _draw(Figure, np, schedule_list, lr_schedules, steps, lr, output)
+        return _draw(Figure, np, schedule_list, steps, lr, output)
 
 
 def _draw(
     Figure: Any,
     np: Any,
     schedule_list: list[schedules.Schedule],
-    lr_schedules: list[schedules.Schedule],
     steps: int,
     lr: float,
     output: IO[bytes],
@@ -178,10 +178,10 @@ def _draw(
             color=_PHASE_COLORS[label],
         )
     several = len(schedule_list) > 1
-    for schedule, lr_schedule in zip(schedule_list, lr_schedules, strict=True):
+    for schedule in schedule_list:
         axes.plot(
             x.astype(np.float64),
-            lr_schedule.values(x),
+            lr * schedule.values(x),
             marker="." if len(x) <= 60 else None,
             label=_label(schedule, shared=several),
         )

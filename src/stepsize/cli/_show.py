@@ -21,8 +21,8 @@ from stepsize.cli._options import (
     UsageError,
     add_schedule_options,
     build_schedule,
+    check_lr,
     integer,
-    scaled,
     step_count,
 )
 from stepsize.cli._sampling import boundaries, every_steps, sample_steps
@@ -94,7 +94,7 @@ def rows(args: argparse.Namespace, count: int, schedule: schedules.Schedule) -> 
 def run(args: argparse.Namespace) -> int:
     """Prints the values of ``args.name`` at (at most ``--points`` of) steps 0 .. N-1."""
     schedule = build_schedule(args.name, args)
-    lr_schedule = scaled(schedule, args.lr)
+    lr = check_lr(schedule, args.lr)
     count = step_count(args, [schedule])
     steps = rows(args, count, schedule)
     if len(steps) < count:
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     multipliers = [schedule(t) for t in steps]
-    lrs = [lr_schedule(t) for t in steps]
+    lrs = [lr * m for m in multipliers]
     if args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["step", "multiplier", "lr"])

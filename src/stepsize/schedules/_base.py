@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 from stepsize._validation import check_instance, check_int, describe
-from stepsize.schedules._limits import (
-    check_config_shape,
-    composition_shape,
-    is_schedule_config,
-)
+from stepsize.schedules._limits import check_config_shape, is_schedule_config
 from stepsize.schedules._ops import PYTHON, ArrayNamespace, numpy_namespace
 
 __all__ = ["Schedule", "from_config", "get", "names", "schedule_class"]
@@ -41,8 +36,7 @@ class Schedule:
     """
 
     name: ClassVar[str] = ""
-    # How deep this schedule nests and how many schedules it holds (itself included); set by
-    # compositions when they are built (see `_limits`).
+    # How deep it nests and how many schedules it holds, itself included (`_limits.hold`).
     _depth: ClassVar[int] = 1
     _size: ClassVar[int] = 1
 
@@ -85,11 +79,6 @@ class Schedule:
         # Lets ``__post_init__`` store normalized values in the frozen dataclass.
         for key, value in values.items():
             object.__setattr__(self, key, value)
-
-    def _hold(self, argument: str, children: Iterable[Schedule]) -> None:
-        # A composition records its depth and size, checked against the limits, as it is built.
-        depth, size = composition_shape(argument, children)
-        self._set_fields(_depth=depth, _size=size)
 
     def __call__(self, step: int) -> float:
         """The value at one step, as a Python float.
@@ -264,7 +253,9 @@ def _construct(cls: type[_S], kwargs: dict[str, Any]) -> _S:
     fields = [f for f in dataclasses.fields(cls) if f.init]
     unexpected = sorted(set(kwargs) - {f.name for f in fields})
     if unexpected:
-        given = ", ".join(f"{_key(k)}={describe(kwargs[k])}" for k in unexpected)
+        given = ", ".join(
+            f"{k if k.isidentifier() else describe(k)}={describe(kwargs[k])}" for k in unexpected
+        )
         raise TypeError(
             f"schedule {cls.name!r} got unexpected argument(s) {given}; "
             f"it takes: {', '.join(sorted(f.name for f in fields)) or 'no arguments'}"
@@ -281,10 +272,6 @@ def _construct(cls: type[_S], kwargs: dict[str, Any]) -> _S:
             f"schedule {cls.name!r} is missing required argument(s) {', '.join(missing)}"
         )
     return cls(**kwargs)
-
-
-def _key(key: str) -> str:
-    return key if key.isidentifier() else describe(key)
 
 
 def from_config(config: dict[str, Any]) -> Schedule:

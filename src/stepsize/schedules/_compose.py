@@ -13,6 +13,7 @@ from typing import Any
 
 from stepsize._validation import check_int, check_real, check_sequence, describe
 from stepsize.schedules._base import Schedule
+from stepsize.schedules._limits import hold
 from stepsize.schedules._ops import PYTHON, ArrayNamespace
 from stepsize.schedules._shared import check_schedule
 
@@ -59,7 +60,7 @@ class Join(Schedule):
                 f"schedules must hold at least one schedule, got {describe(self.schedules)}"
             )
         pieces = tuple(check_schedule(f"schedules[{i}]", s) for i, s in enumerate(pieces))
-        self._hold("schedules", pieces)
+        hold(self, "schedules", pieces)
         if len(bounds) != len(pieces) - 1:
             raise ValueError(
                 f"boundaries must hold {len(pieces) - 1} step(s), one fewer than schedules, "
@@ -123,7 +124,7 @@ class Scale(Schedule):
             schedule=check_schedule("schedule", self.schedule),
             value=check_real("value", self.value, low=0.0),
         )
-        self._hold("schedule", [self.schedule])
+        hold(self, "schedule", [self.schedule])
         inner = self.schedule.upper_bound
         if math.isfinite(inner) and not math.isfinite(self.upper_bound):
             raise ValueError(

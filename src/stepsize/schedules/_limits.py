@@ -27,7 +27,7 @@ from typing import Any
 
 from stepsize._validation import describe
 
-__all__ = ["MAX_DEPTH", "MAX_SCHEDULES", "check_config_shape", "composition_shape"]
+__all__ = ["MAX_DEPTH", "MAX_SCHEDULES", "check_config_shape", "hold", "is_schedule_config"]
 
 MAX_DEPTH = 32
 """The most levels a schedule may nest: a plain schedule is one, each Join, Scale or WithWarmup
@@ -37,11 +37,11 @@ MAX_SCHEDULES = 10_000
 """The most schedules one schedule may hold in all, itself included, counting repeats."""
 
 
-def composition_shape(argument: str, children: Iterable[Any]) -> tuple[int, int]:
-    """The (depth, size) of a composition of ``children``, checked against the limits.
+def hold(composition: Any, argument: str, children: Iterable[Any]) -> None:
+    """Records on ``composition`` its depth and size (``_depth``, ``_size``), checked.
 
-    Each child's own depth and size are read from it (``Schedule._depth``, ``._size``), so
-    this costs one step per child, however deep the children are.
+    Each child's own depth and size are read from it, so this costs one step per child,
+    however deep the children are.
 
     Raises:
         ValueError: naming ``argument``, if the composition would be nested deeper than
@@ -59,7 +59,8 @@ def composition_shape(argument: str, children: Iterable[Any]) -> tuple[int, int]
             f"{argument} holds too many schedules: at most {MAX_SCHEDULES} (MAX_SCHEDULES), "
             f"got {size}"
         )
-    return depth, size
+    object.__setattr__(composition, "_depth", depth)  # the dataclass is frozen
+    object.__setattr__(composition, "_size", size)
 
 
 def is_schedule_config(value: Any) -> bool:

@@ -36,16 +36,21 @@ def step_array(steps: Any) -> np.ndarray:
         array = np.asarray(steps)
     except (TypeError, ValueError, OverflowError):  # ragged lists, objects that refuse
         raise TypeError(
-            f"steps must be integers or an array of them, got {describe(steps)}"
+            f"steps must be integers or an array of them, got {_shown(steps)}"
         ) from None
     if array.dtype == object and array.size and all(_is_int(v) for v in array.flat):
         # Python ints that fit no NumPy integer: beyond 2**64, or negative beyond -2**63.
-        raise ValueError(f"steps must be integers in [0, {MAX_STEPS}], got {describe(steps)}")
+        raise ValueError(f"steps must be integers in [0, {MAX_STEPS}], got {_shown(steps)}")
     if array.dtype.kind not in "iuf":
-        raise TypeError(f"steps must be integers, got {describe(steps)} ({array.dtype})")
+        raise TypeError(f"steps must be integers, got {_shown(steps)} ({array.dtype})")
     if array.size and not _whole_and_in_range(array):
-        raise ValueError(f"steps must be integers in [0, {MAX_STEPS}], got {describe(steps)}")
+        raise ValueError(f"steps must be integers in [0, {MAX_STEPS}], got {_shown(steps)}")
     return array
+
+
+def _shown(steps: Any) -> str:
+    # One line: a NumPy array's repr breaks lines.
+    return " ".join(describe(steps).split())
 
 
 def _is_int(value: Any) -> bool:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from stepsize._validation import check_optional, check_real
 from stepsize.schedules._base import Schedule
+from stepsize.schedules._limits import hold
 from stepsize.schedules._ops import ArrayNamespace
 from stepsize.schedules._shared import check_schedule, check_steps, linear_warmup
 
@@ -61,7 +62,7 @@ class WithWarmup(Schedule):
             init_value=check_real("init_value", self.init_value, low=0.0),
             peak_value=check_optional(check_real, "peak_value", self.peak_value, low=0.0),
         )
-        self._hold("schedule", [self.schedule])
+        hold(self, "schedule", [self.schedule])
         # The peak, once: evaluating schedule(0) on every call would make each nested
         # WithWarmup double the work of the one inside it.
         peak = self.schedule(0) if self.peak_value is None else self.peak_value
