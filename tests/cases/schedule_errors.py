@@ -5,7 +5,8 @@
 bad value of the right type (``ValueError``: out of range, NaN, infinite, an integer beyond
 2**63 or beyond the float range), each with the argument the message must name.
 ``argument_value(case)`` is the value the message must show, where the case gives one.
-``BEYOND_LIMITS`` holds compositions the nesting limits and the bound check refuse.
+``BEYOND_LIMITS`` holds compositions the nesting limits and the bound check refuse;
+``VALID_KWARGS`` a valid value for every parameter of every schedule.
 """
 
 from __future__ import annotations
@@ -133,6 +134,24 @@ INVALID: list[Invalid] = [
     Invalid("join", {**_JOIN, "boundaries": [MAX_STEPS + 1]}, ValueError, "boundaries[0]"),
     Invalid("join", {**_JOIN, "boundaries": [10**400]}, ValueError, "boundaries[0]"),
 ]  # fmt: skip
+
+# A valid value for every parameter of every schedule: what the fuzz suite varies one at a time.
+VALID_KWARGS: dict[str, dict[str, Any]] = {
+    "constant": {},
+    "constant_with_warmup": {"num_warmup_steps": 2},
+    "linear": _W_T,
+    "cosine": {**_W_T, "num_cycles": 0.5},
+    "cosine_with_restarts": {**_W_T, "num_cycles": 2},
+    "polynomial": {**_W_T, "lr_init": 1.0, "lr_end": 1e-7, "power": 1.0},
+    "inverse_sqrt": {"num_warmup_steps": 2, "timescale": 3.0},
+    "cosine_with_min_lr": {**_MIN_LR, "num_cycles": 0.5},
+    "cosine_warmup_with_min_lr": {**_MIN_LR, "num_cycles": 0.5, "warmup_lr_rate": 0.2},
+    "warmup_stable_decay": {**_WSD, "num_stable_steps": None, "warmup_type": "cosine",
+                            "decay_type": "1-sqrt", "min_lr_ratio": 0.1, "num_cycles": 0.5},
+    "with_warmup": {**_WARMUP, "init_value": 0.0, "peak_value": 1.0},
+    "scale": {"schedule": _LINEAR, "value": 2.0},
+    "join": _JOIN,
+}  # fmt: skip
 
 # Compositions refused as a whole: too deep, or a bound beyond the float range.
 BEYOND_LIMITS: list[Invalid] = [

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from cases.adversarial import anything, assert_finite, keeps_promise, numbers, variants
-from cases.schedule_errors import _JOIN, _LINEAR, _MIN_LR, _W_T, _WARMUP, _WSD
+from cases.schedule_errors import VALID_KWARGS as VALID
 from cases.schedule_space import any_schedule, probe_steps
 from cases.schedules import close
 from cases.torch_schedulers import VALID_CALLS
@@ -35,22 +35,6 @@ from stepsize.schedules._base import schedule_class
 # Warnings are not part of the promise: warmup_stable_decay's about T and S both given.
 pytestmark = pytest.mark.filterwarnings("ignore:both num_training_steps and num_stable_steps")
 
-VALID: dict[str, dict[str, Any]] = {
-    "constant": {},
-    "constant_with_warmup": {"num_warmup_steps": 2},
-    "linear": _W_T,
-    "cosine": {**_W_T, "num_cycles": 0.5},
-    "cosine_with_restarts": {**_W_T, "num_cycles": 2},
-    "polynomial": {**_W_T, "lr_init": 1.0, "lr_end": 1e-7, "power": 1.0},
-    "inverse_sqrt": {"num_warmup_steps": 2, "timescale": 3.0},
-    "cosine_with_min_lr": {**_MIN_LR, "num_cycles": 0.5},
-    "cosine_warmup_with_min_lr": {**_MIN_LR, "num_cycles": 0.5, "warmup_lr_rate": 0.2},
-    "warmup_stable_decay": {**_WSD, "num_stable_steps": None, "warmup_type": "cosine",
-                            "decay_type": "1-sqrt", "min_lr_ratio": 0.1, "num_cycles": 0.5},
-    "with_warmup": {**_WARMUP, "init_value": 0.0, "peak_value": 1.0},
-    "scale": {"schedule": _LINEAR, "value": 2.0},
-    "join": _JOIN,
-}  # fmt: skip
 PARAMETERS = sorted({key for kwargs in VALID.values() for key in kwargs})
 NAMED = [*PARAMETERS, "step", "steps", "config", "name", "schedule", "schedules", "value"]
 
@@ -94,6 +78,7 @@ def test_every_parameter_of_every_schedule(name):
     assert set(VALID) == set(schedules.names())
     cls = schedule_class(name)
     fields = {f.name for f in dataclasses.fields(cls)}
+    assert set(VALID[name]) == fields  # every parameter is varied
 
     @settings(60)
     @given(case=_mutated(name), through_class=st.booleans())

@@ -48,7 +48,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "plot",
         help="plot schedules to a PNG file",
         description="Plot the learning rate of one or more schedules against the step "
-        "(needs matplotlib). --set values go to every schedule that takes them.",
+        "(needs matplotlib). --set values go to every schedule that takes them. Each curve is "
+        f"drawn through at most {MAX_POINTS} evenly spaced steps, with the first, the last and "
+        "both sides of every phase boundary.",
         epilog="example: stepsize plot linear cosine --warmup-steps 100 --training-steps 1000",
     )
     parser.add_argument("names", nargs="+", metavar="NAME", help="schedule names to compare")

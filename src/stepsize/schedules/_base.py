@@ -26,7 +26,8 @@ class Schedule:
     unique: a second class with a taken name raises ``ValueError`` when it is defined) and
     implement ``formula(step, xp)`` once against an array namespace, so the same code runs
     on Python floats (``s(t)``), on NumPy arrays (``s.values(steps)``) and on framework
-    tensors (the Keras adapter). Steps count optimizer updates, from 0.
+    tensors (the Keras adapter). Steps count optimizer updates, from 0. A subclass whose
+    values have a known bound says so with ``upper_bound`` (else ``Scale`` cannot check it).
 
     Example:
         >>> from stepsize import schedules
