@@ -105,10 +105,11 @@ def test_invalid_arguments_are_rejected(info, error_input, make_params):
     assert_rejected(raised, error_input.argument)
 
 
-@per_optimizer("error_input")
+@per_optimizer("group_error_input")
 def test_invalid_param_group_is_rejected_and_changes_nothing(
-    info, error_input, make_params, make_grads
+    info, group_error_input, make_params, make_grads
 ):
+    error_input = group_error_input
     runs = []
     for add_bad_group in (True, False):
         params = make_params(info.shapes)

@@ -33,7 +33,14 @@ import torch
 from ._adamw import AdamWHyperParams
 from ._optimizer_base import AUTO_FUSED_DEVICES, fused_devices, working_dtype
 
-__all__ = ["adamw_foreach", "adamw_fused", "advance", "fusable", "fused_hyperparameters"]
+__all__ = [
+    "adamw_foreach",
+    "adamw_fused",
+    "advance",
+    "check_fits",
+    "fusable",
+    "fused_hyperparameters",
+]
 
 _FUSED_DTYPES = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # not subclasses such as DTensor
@@ -95,6 +102,24 @@ def fusable(
         and m.is_contiguous()
         and v.is_contiguous()
     )
+
+
+def check_fits(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor) -> None:
+    """Raise ValueError unless the gradient ``g`` and moments ``m``, ``v`` have the shape and
+    device of the parameter ``p`` (a state changed by hand, or a parameter resized since).
+
+    Cheap (no device sync). The fused kernel reads each tensor as memory of p's size: a
+    smaller one would be read and written out of bounds.
+    """
+    if p.shape == g.shape == m.shape == v.shape and p.device == g.device == m.device == v.device:
+        return
+    for name, x in (("grad", g), ("exp_avg", m), ("exp_avg_sq", v)):
+        if x.shape != p.shape or x.device != p.device:
+            raise ValueError(
+                f"{name} has shape {tuple(x.shape)} on {x.device}, the parameter "
+                f"{tuple(p.shape)} on {p.device}: the optimizer state no longer fits its "
+                "parameter (changed by hand, or the parameter resized?)"
+            )
 
 
 def _by_device_and_dtype(
@@ -181,7 +206,13 @@ def adamw_fused(
     Takes the arguments of ``adamw_loop``; every tensor must pass :func:`fusable`.
     float16/bfloat16 are computed in float32 by the kernel. With ``grad_scale`` the kernel
     divides the gradients by it (and stores them so).
+
+    Raises:
+        ValueError: if a gradient or moment does not fit its parameter (see
+            :func:`check_fits`), before anything is updated.
     """
+    for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
+        check_fits(p, g, m, v)  # the kernel would read or write out of bounds
     counts = advance(steps)
     buckets: dict[tuple[torch.device, torch.dtype, float], list[int]] = {}
     for index, (p, t) in enumerate(zip(params, counts, strict=True)):
