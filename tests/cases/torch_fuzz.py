@@ -94,7 +94,7 @@ def params(seed: int) -> list[torch.nn.Parameter]:
 
 # The step-scaling hyper-parameters (lr, eps, weight_decay) up to which one step from ordinary
 # values must give finite parameters. Above, a step asked to move parameters past float32's
-# range may overflow them (the README's "Errors"): not checked.
+# range may overflow them (docs/math/differences.md#optimizer-nan-ranges): not checked.
 ORDINARY = 1e6
 
 
