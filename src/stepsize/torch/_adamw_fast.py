@@ -32,6 +32,7 @@ import torch
 
 from ._adamw import AdamWHyperParams
 from ._optimizer_base import AUTO_FUSED_DEVICES, fused_devices, working_dtype
+from ._state_validation import misfit
 
 __all__ = [
     "adamw_foreach",
@@ -105,21 +106,18 @@ def fusable(
 
 
 def check_fits(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor) -> None:
-    """Raise ValueError unless the gradient ``g`` and moments ``m``, ``v`` have the shape and
-    device of the parameter ``p`` (a state changed by hand, or a parameter resized since).
+    """Raise ValueError unless the gradient ``g`` and moments ``m``, ``v`` have the shape of
+    the parameter ``p`` (a state changed by hand, or a parameter resized since).
 
-    Cheap (no device sync). The fused kernel reads each tensor as memory of p's size: a
-    smaller one would be read and written out of bounds.
+    Cheap: three shape comparisons, no device sync. The fused kernel reads each tensor as
+    memory of p's size: a smaller one would be read and written out of bounds. (Devices and
+    dtypes that differ are rejected by torch's kernels themselves.)
     """
-    if p.shape == g.shape == m.shape == v.shape and p.device == g.device == m.device == v.device:
+    if p.shape == g.shape == m.shape == v.shape:
         return
     for name, x in (("grad", g), ("exp_avg", m), ("exp_avg_sq", v)):
-        if x.shape != p.shape or x.device != p.device:
-            raise ValueError(
-                f"{name} has shape {tuple(x.shape)} on {x.device}, the parameter "
-                f"{tuple(p.shape)} on {p.device}: the optimizer state no longer fits its "
-                "parameter (changed by hand, or the parameter resized?)"
-            )
+        if x.shape != p.shape:
+            raise ValueError(misfit(name, x, p))
 
 
 def _by_device_and_dtype(
@@ -212,7 +210,8 @@ def adamw_fused(
             :func:`check_fits`), before anything is updated.
     """
     for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
-        check_fits(p, g, m, v)  # the kernel would read or write out of bounds
+        if not p.shape == g.shape == m.shape == v.shape:  # the kernel would read out of bounds
+            check_fits(p, g, m, v)
     counts = advance(steps)
     buckets: dict[tuple[torch.device, torch.dtype, float], list[int]] = {}
     for index, (p, t) in enumerate(zip(params, counts, strict=True)):

@@ -32,6 +32,7 @@ __all__ = [
     "StateEntry",
     "always",
     "check_shapes",
+    "misfit",
     "param_shape",
     "validated_state",
 ]
@@ -154,11 +155,15 @@ def check_shapes(description: StateDescription, p: torch.Tensor, state: Mapping[
     for key, entry in description.entries.items():
         value = state.get(key)
         if isinstance(value, torch.Tensor) and tuple(value.shape) != tuple(entry.shape(p)):
-            raise ValueError(
-                f"{key} has shape {tuple(value.shape)}, the parameter {tuple(p.shape)}: the "
-                "optimizer state no longer fits its parameter (changed by hand, or the "
-                "parameter resized?)"
-            )
+            raise ValueError(misfit(key, value, p))
+
+
+def misfit(key: str, value: torch.Tensor, p: torch.Tensor) -> str:
+    """The message of a step whose state entry ``key`` no longer fits the parameter ``p``."""
+    return (
+        f"{key} has shape {tuple(value.shape)}, the parameter {tuple(p.shape)}: the optimizer "
+        "state no longer fits its parameter (changed by hand, or the parameter resized?)"
+    )
 
 
 def _group(
