@@ -1,10 +1,12 @@
-"""Keras ``model.fit`` with ``create_optimizer``: AdamWeightDecay, linear warmup and decay.
+"""Keras ``model.fit`` with ``create_optimizer``: train, save, load, resume.
 
     python examples/keras_fit.py
 
 The migration from transformers is the import line: ``create_optimizer`` returns the same
-optimizer and schedule, now on Keras 3. The model is saved and loaded back without
-``custom_objects``: stepsize's optimizer and schedule are registered Keras serializables.
+optimizer and schedule, now on Keras 3. The model is saved halfway with its optimizer state
+and loaded back without ``custom_objects`` (stepsize's optimizer and schedule are registered
+Keras serializables); the loaded model finishes training with exactly the weights of a run
+that never stopped.
 """
 
 import math
@@ -18,7 +20,8 @@ import numpy as np
 
 from stepsize.tf import create_optimizer
 
-EPOCHS = 5
+EPOCHS = 4
+SAVED_AFTER = 2  # epochs
 BATCH_SIZE = 32
 
 
@@ -30,9 +33,8 @@ def make_data(rows: int = 2000) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def main() -> None:
+def make_model(num_train_steps: int) -> keras.Model:
     keras.utils.set_random_seed(0)
-    x, y = make_data()
     model = keras.Sequential(
         [
             keras.Input((16,)),
@@ -41,9 +43,7 @@ def main() -> None:
             keras.layers.Dense(4),
         ]
     )
-    # The schedule counts optimizer updates: batches per epoch times epochs.
-    num_train_steps = EPOCHS * math.ceil(len(x) / BATCH_SIZE)
-    optimizer, lr_schedule = create_optimizer(
+    optimizer, _ = create_optimizer(
         init_lr=3e-3,
         num_train_steps=num_train_steps,
         num_warmup_steps=num_train_steps // 10,
@@ -55,17 +55,36 @@ def main() -> None:
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    history = model.fit(x, y, batch_size=BATCH_SIZE, epochs=EPOCHS, validation_split=0.2, verbose=2)
-    for step in (0, num_train_steps // 20, num_train_steps // 10, num_train_steps):
-        print(f"lr at step {step:4d}: {float(lr_schedule(step)):.2e}")
-    print(f"validation accuracy {history.history['val_accuracy'][-1]:.3f}")
+    return model
 
+
+# --8<-- [start:main]
+def main() -> None:
+    x, y = make_data()
+    # The schedule counts optimizer updates: batches per epoch times epochs.
+    num_train_steps = EPOCHS * math.ceil(len(x) / BATCH_SIZE)
+    # shuffle=False: the resumed run sees the batches the uninterrupted one sees.
+    fit = dict(x=x, y=y, batch_size=BATCH_SIZE, shuffle=False, verbose=0)
+
+    model = make_model(num_train_steps)
+    model.fit(**fit, epochs=SAVED_AFTER)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.keras")
-        model.save(path)
+        model.save(path)  # weights, optimizer slots, its step count and the schedule
         restored = keras.models.load_model(path)  # no custom_objects needed
-    print(f"reloaded optimizer: {type(restored.optimizer).__name__}")
-    np.testing.assert_allclose(restored.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0))
+    optimizer = restored.optimizer
+    print(f"reloaded {type(optimizer).__name__} at update {int(optimizer.iterations)}")
+
+    history = restored.fit(**fit, epochs=EPOCHS, initial_epoch=SAVED_AFTER)
+    model.fit(**fit, epochs=EPOCHS, initial_epoch=SAVED_AFTER)  # the run that never stopped
+    for resumed, uninterrupted in zip(restored.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(resumed, uninterrupted)
+    lr = optimizer.learning_rate  # the schedule, evaluated at the current update
+    print(f"final lr {float(lr):.2e} after {int(optimizer.iterations)} updates")
+    print(f"training accuracy {history.history['accuracy'][-1]:.3f}; resumed == uninterrupted")
+
+
+# --8<-- [end:main]
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ def main() -> None:
     )
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
 
+    # --8<-- [start:training]
     with strategy.scope():  # variables created here are mirrored on every replica
         keras.utils.set_random_seed(0)
         model = keras.Sequential(
@@ -99,6 +100,7 @@ def main() -> None:
         updates = int(optimizer.iterations.numpy())
         lr = float(lr_schedule(updates))
         print(f"epoch {epoch}: loss {total / count:.4f}  lr {lr:.2e}  updates {updates}")
+    # --8<-- [end:training]
 
     logits = model(x, training=False)
     print(f"training accuracy {np.mean(np.argmax(logits, axis=1) == y):.3f}")
