@@ -194,16 +194,6 @@ def _reference_cases() -> list[ReferenceCase]:
 REFERENCE_CASES = _reference_cases()
 
 
-def reference_cases(*names: str) -> list[ReferenceCase]:
-    """The rows of ``REFERENCE_CASES`` for the given schedule names."""
-    return [case for case in REFERENCE_CASES if case.name in names]
-
-
-def known_values(*names: str) -> list[KnownValues]:
-    """The rows of ``KNOWN_VALUES`` for the given schedule names."""
-    return [row for row in KNOWN_VALUES if row.name in names]
-
-
 def transformers_lambda(name: str, kwargs: dict[str, Any]):
     """transformers 4.46.3's λ(t) for schedule ``name`` with stepsize's ``kwargs``.
 

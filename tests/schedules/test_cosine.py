@@ -5,26 +5,12 @@ import math
 import pytest
 
 from cases.schedules import (
-    assert_known_values,
-    assert_matches_transformers,
     close,
-    known_values,
-    reference_cases,
     transformers_lambda,
 )
 from stepsize import schedules
 
 NAMES = ("cosine", "cosine_with_restarts")
-
-
-@pytest.mark.parametrize("row", known_values(*NAMES), ids=str)
-def test_known_values(row):
-    assert_known_values(row)
-
-
-@pytest.mark.parametrize("case", reference_cases(*NAMES), ids=str)
-def test_matches_transformers(case):
-    assert_matches_transformers(case)
 
 
 @pytest.mark.parametrize("cycles", [0.5, 0.75, 2])

@@ -5,26 +5,10 @@ import math
 import pytest
 
 from cases.schedules import (
-    assert_known_values,
-    assert_matches_transformers,
     close,
-    known_values,
-    reference_cases,
     transformers_lambda,
 )
 from stepsize import schedules
-
-
-@pytest.mark.parametrize(
-    "row", known_values("cosine_with_min_lr", "cosine_warmup_with_min_lr"), ids=str
-)
-def test_known_values(row):
-    assert_known_values(row)
-
-
-@pytest.mark.parametrize("case", reference_cases("cosine_with_min_lr"), ids=str)
-def test_matches_transformers(case):
-    assert_matches_transformers(case)
 
 
 @pytest.mark.parametrize("warmup", [0, 3, 10])

@@ -4,26 +4,11 @@ import math
 import warnings
 
 import numpy as np
-import pytest
 
 from cases.schedules import (
-    assert_known_values,
-    assert_matches_transformers,
     close,
-    known_values,
-    reference_cases,
 )
 from stepsize import schedules
-
-
-@pytest.mark.parametrize("row", known_values("inverse_sqrt"), ids=str)
-def test_known_values(row):
-    assert_known_values(row)
-
-
-@pytest.mark.parametrize("case", reference_cases("inverse_sqrt"), ids=str)
-def test_matches_transformers(case):
-    assert_matches_transformers(case)
 
 
 def test_default_timescale_is_the_warmup_or_ten_thousand():

@@ -1,24 +1,6 @@
 """``linear``."""
 
-import pytest
-
-from cases.schedules import (
-    assert_known_values,
-    assert_matches_transformers,
-    known_values,
-    reference_cases,
-)
 from stepsize import schedules
-
-
-@pytest.mark.parametrize("row", known_values("linear"), ids=str)
-def test_known_values(row):
-    assert_known_values(row)
-
-
-@pytest.mark.parametrize("case", reference_cases("linear"), ids=str)
-def test_matches_transformers(case):
-    assert_matches_transformers(case)
 
 
 def test_formula():

@@ -3,24 +3,10 @@
 import pytest
 
 from cases.schedules import (
-    assert_known_values,
-    assert_matches_transformers,
     close,
-    known_values,
-    reference_cases,
     transformers_lambda,
 )
 from stepsize import schedules
-
-
-@pytest.mark.parametrize("row", known_values("polynomial"), ids=str)
-def test_known_values(row):
-    assert_known_values(row)
-
-
-@pytest.mark.parametrize("case", reference_cases("polynomial"), ids=str)
-def test_matches_transformers(case):
-    assert_matches_transformers(case)
 
 
 @pytest.mark.parametrize("power", [0.5, 1.0, 2.0])

@@ -1,32 +1,15 @@
 """``warmup_stable_decay``."""
 
 import math
-import warnings
 
 import pytest
 
 from cases.schedules import (
-    assert_known_values,
-    assert_matches_transformers,
     close,
-    known_values,
-    reference_cases,
 )
 from stepsize import schedules
 
 TYPES = ("linear", "cosine", "1-sqrt")
-
-
-@pytest.mark.parametrize("row", known_values("warmup_stable_decay"), ids=str)
-def test_known_values(row):
-    assert_known_values(row)
-
-
-@pytest.mark.parametrize("case", reference_cases("warmup_stable_decay"), ids=str)
-def test_matches_transformers(case):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert_matches_transformers(case)
 
 
 def _written_out_wsd(t, w, s, d, warmup_type, decay_type, m, c):
