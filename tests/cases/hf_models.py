@@ -1,5 +1,6 @@
 """Tiny transformers models built from configs (no download), shared by the param-group tests
-and the integration tests: BERT, Llama (tied embeddings), T5 and GPT-2, two blocks each.
+and the integration tests: BERT, Llama (tied embeddings), T5 and GPT-2 (no dropout, so
+training runs repeat exactly), two blocks each.
 
 ``LAYERS`` gives, per model, some parameter names with the layer the layer-wise lr decay
 convention assigns them (embeddings 0, block i -> i + 1, the rest 3), written out by hand.
@@ -57,7 +58,10 @@ def _t5() -> torch.nn.Module:
 def _gpt2() -> torch.nn.Module:
     import transformers
 
-    config = transformers.GPT2Config(vocab_size=64, n_embd=16, n_layer=2, n_head=2, n_positions=32)
+    config = transformers.GPT2Config(
+        vocab_size=64, n_embd=16, n_layer=2, n_head=2, n_positions=32,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0, eos_token_id=0,
+    )  # fmt: skip
     return transformers.GPT2LMHeadModel(config)
 
 

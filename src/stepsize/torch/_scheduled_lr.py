@@ -10,7 +10,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from stepsize import schedules
-from stepsize._validation import check_instance, check_int
+from stepsize._validation import check_bool, check_instance, check_int, describe
+from stepsize.torch._update_hook import on_applied_update
 
 __all__ = ["ScheduledLR"]
 
@@ -33,6 +34,18 @@ class ScheduledLR(LRScheduler):
             ``k >= 0`` (resuming) needs ``initial_lr`` in every param group (it is there
             when the optimizer's state dict was saved while a scheduler was attached), and
             construction then steps to ``k + 1``.
+        follow_optimizer: False (the default, transformers' behaviour): each ``step()`` call
+            advances the schedule. True: the schedule's step is the number of updates the
+            optimizer has applied, counted by a hook on the optimizer's step; updates a
+            ``GradScaler`` skipped do not count. Each update sets the lrs of the next one, so
+            calling ``step()`` twice per update (accelerate's wrapper on 2 processes), on
+            micro-batches, after a skipped update or not at all moves nothing; ``step()``
+            (which then takes no ``epoch``) sets ``last_epoch`` to the count and refreshes
+            ``get_last_lr()``, which until then reports the lrs the last update used.
+
+    Attributes:
+        optimizer_steps: with ``follow_optimizer``, the schedule's step: the updates applied
+            since construction, plus ``last_epoch + 1``. Saved in ``state_dict()``.
 
     Raises:
         TypeError: if ``optimizer`` is not an optimizer, ``schedule`` is not a schedule (or
@@ -59,9 +72,12 @@ class ScheduledLR(LRScheduler):
         optimizer: Optimizer,
         schedule: schedules.Schedule | Sequence[schedules.Schedule],
         last_epoch: int = -1,
+        *,
+        follow_optimizer: bool = False,
     ) -> None:
         check_instance("optimizer", optimizer, Optimizer, "a torch.optim.Optimizer")
         last_epoch = check_int("last_epoch", last_epoch, low=-1)
+        self.follow_optimizer = check_bool("follow_optimizer", follow_optimizer)
         self.schedules = _per_group(schedule, len(optimizer.param_groups))
         for index, group in enumerate(optimizer.param_groups):
             lr = group.get("initial_lr", group["lr"])
@@ -72,6 +88,36 @@ class ScheduledLR(LRScheduler):
                     "(for Adafactor's relative step size use AdafactorSchedule)"
                 )
         super().__init__(optimizer, last_epoch)
+        if self.follow_optimizer:
+            self._update_hook = on_applied_update(optimizer, self, ScheduledLR._applied_update)
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advances the step and sets the lrs; with ``follow_optimizer``, catches up with the
+        optimizer's applied updates instead (idempotent).
+
+        Raises:
+            ValueError: if ``epoch`` is given with ``follow_optimizer``.
+        """
+        if not self.follow_optimizer:
+            super().step(epoch)
+            return
+        if epoch is not None:
+            raise ValueError(
+                "epoch must be None with follow_optimizer=True (the step is the optimizer's "
+                f"update count), got {describe(epoch)}"
+            )
+        if self._step_count == 0:  # the constructor's step: from last_epoch to last_epoch + 1
+            self.optimizer_steps = self.last_epoch + 1
+        self.last_epoch = self.optimizer_steps - 1
+        super().step()
+
+    def _applied_update(self) -> None:
+        # Called by the optimizer's step hook after each applied update: the next update's lrs.
+        self.optimizer_steps += 1
+        for group, lr in zip(
+            self.optimizer.param_groups, self._lrs_at(self.optimizer_steps), strict=True
+        ):
+            group["lr"] = lr
 
     def get_lr(self) -> list[Any]:
         """The lrs for the current ``last_epoch``: ``base_lr · schedule(last_epoch)``.
@@ -90,7 +136,9 @@ class ScheduledLR(LRScheduler):
 
     def _get_closed_form_lr(self) -> list[Any]:
         # Also what torch's deprecated `step(epoch)` uses: any step is a closed form.
-        step = self.last_epoch
+        return self._lrs_at(self.last_epoch)
+
+    def _lrs_at(self, step: int) -> list[Any]:
         return [
             base_lr * schedule(step)
             for schedule, base_lr in zip(self.schedules, self.base_lrs, strict=True)
@@ -104,7 +152,7 @@ class ScheduledLR(LRScheduler):
         state = {
             key: value
             for key, value in self.__dict__.items()
-            if key not in ("optimizer", "schedules")
+            if key not in ("optimizer", "schedules", "follow_optimizer", "_update_hook")
         }
         state["schedules"] = [schedule.get_config() for schedule in self.schedules]
         return state
@@ -129,6 +177,10 @@ class ScheduledLR(LRScheduler):
                     f"{len(self.optimizer.param_groups)} param groups"
                 )
             self.schedules = [schedules.from_config(config) for config in configs]
+        if not self.follow_optimizer:
+            state.pop("optimizer_steps", None)
+        elif "optimizer_steps" not in state:  # saved without follow_optimizer
+            state["optimizer_steps"] = state.get("last_epoch", self.last_epoch)
         self.__dict__.update(state)
 
 
