@@ -31,18 +31,27 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def launch_command(script: str, *args: str) -> list[str]:
+    """``accelerate launch`` of ``script`` in WORLD CPU processes (gloo), on a free port."""
+    launcher = Path(sys.executable).with_name("accelerate")
+    return [
+        str(launcher), "launch", "--multi_gpu", "--num_processes", str(WORLD),
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(_free_port()), script, *args,
+    ]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("accelerate")
-    launcher = Path(sys.executable).with_name("accelerate")
-    command = [
-        str(launcher), "launch", "--multi_gpu", "--num_processes", str(WORLD),
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(_free_port()), run.__file__, str(out),
-    ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+        launch_command(run.__file__, str(out)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return torch.load(out / "results.pt", weights_only=True)
