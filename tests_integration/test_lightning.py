@@ -107,13 +107,15 @@ def test_each_update_uses_the_schedule_at_its_index(tmp_path, accumulation, foll
 
 def test_ckpt_path_resume_equals_the_uninterrupted_run(tmp_path):
     updates = 2 * ROWS // BATCH
-    checkpoints = lightning.pytorch.callbacks.ModelCheckpoint(
-        dirpath=tmp_path / "checkpoints", every_n_train_steps=updates // 2, save_top_k=-1
-    )
+
+    def checkpoints(folder: str) -> dict:
+        saving = lightning.pytorch.callbacks.ModelCheckpoint(
+            dirpath=tmp_path / folder, every_n_train_steps=updates // 2, save_top_k=-1
+        )
+        return {"callbacks": [saving], "enable_checkpointing": True}
+
     module = Regression(updates)
-    _, full = _fit(
-        module, tmp_path, max_epochs=2, callbacks=[checkpoints], enable_checkpointing=True
-    )
+    _, full = _fit(module, tmp_path, max_epochs=2, **checkpoints("checkpoints"))
     uninterrupted = {name: p.detach().clone() for name, p in module.named_parameters()}
 
     resumed_module = Regression(updates)
@@ -121,7 +123,9 @@ def test_ckpt_path_resume_equals_the_uninterrupted_run(tmp_path):
         for p in resumed_module.parameters():
             p.add_(1.0)
     middle = tmp_path / "checkpoints" / f"epoch=0-step={updates // 2}.ckpt"
-    trainer, resumed = _fit(resumed_module, tmp_path, max_epochs=2, ckpt_path=str(middle))
+    trainer, resumed = _fit(
+        resumed_module, tmp_path, max_epochs=2, ckpt_path=str(middle), **checkpoints("resumed")
+    )
     assert resumed == full[updates // 2 :]
     assert trainer.lr_scheduler_configs[0].scheduler.last_epoch == updates
     for name, p in resumed_module.named_parameters():
