@@ -99,11 +99,11 @@ class WindowItems:
         if self.mode != "items":
             return mean_factor
         total, world = self.total, 1
+        device = next(model.parameters()).device  # before the checks narrow ``model``
         if (is_data_parallel(model) or is_fully_sharded(model)) and _distributed():
             import torch.distributed as dist
 
             group = getattr(model, "process_group", None)  # DDP's; FSDP2 runs on the world
-            device = next(model.parameters()).device
             total = torch.as_tensor(total, dtype=torch.float64, device=device).clone()
             dist.all_reduce(total, group=group)
             world = dist.get_world_size(group)
