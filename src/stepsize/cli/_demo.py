@@ -165,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
         what = "a small transformer encoder on {train} training / {test} held-out digits"
     summary = data.summary()
     print(
-        f"stepsize demo ({title}): {what.format(**summary)}, {epochs} epochs, seed {args.seed}",
+        f"stepsize demo ({title}): {what.format(**summary)}, {epochs} "
+        f"epoch{'s' if epochs != 1 else ''}, seed {args.seed}",
         flush=True,
     )
     runs = trainer.train_all(data, epochs=epochs, seed=args.seed, progress=not args.no_progress)
