@@ -23,6 +23,7 @@ import torch
 
 from stepsize.cli._demo_report import Run
 from stepsize.cli._demo_text_data import MAX_CHARS, VOCAB, TextData, micro_batches
+from stepsize.cli._demo_torch import one_thread
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -182,12 +183,8 @@ def train(name: str, data: TextData, *, epochs: int, seed: int, progress: bool) 
 
 def train_all(data: TextData, *, epochs: int, seed: int, progress: bool) -> list[Run]:
     """Trains both runs of ``RUNS``, on one CPU thread (the tensors are small)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return [train(name, data, epochs=epochs, seed=seed, progress=progress) for name in RUNS]
-    finally:
-        torch.set_num_threads(threads)
 
 
 def paragraphs(quick: bool) -> int:
