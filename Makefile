@@ -4,8 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.stepsize-installed
+# The integration environment: the current transformers, accelerate and Lightning releases,
+# which the main environment cannot hold next to its transformers reference (4.46).
+INTEGRATION_VENV ?= .venv-integration
+INTEGRATION_PY := $(INTEGRATION_VENV)/bin/python
+INTEGRATION_STAMP := $(INTEGRATION_VENV)/.stepsize-installed
 
-.PHONY: test demo lint typecheck bench clean docs docs-serve release-check
+.PHONY: test test-integration demo lint typecheck bench clean docs docs-serve release-check
 
 $(STAMP): pyproject.toml constraints.txt requirements-test.txt constraints-docs.txt requirements-docs.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +22,22 @@ $(STAMP): pyproject.toml constraints.txt requirements-test.txt constraints-docs.
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-test: $(STAMP)
+$(INTEGRATION_STAMP): pyproject.toml constraints-integration.txt requirements-integration.txt
+	$(PYTHON) -m venv $(INTEGRATION_VENV)
+	$(INTEGRATION_PY) -m pip install -q --upgrade pip
+	$(INTEGRATION_PY) -m pip install -q -c constraints-integration.txt -r requirements-integration.txt
+	$(INTEGRATION_PY) -m pip install -q --no-deps -e .
+	touch $(INTEGRATION_STAMP)
+
+test: $(STAMP) $(INTEGRATION_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest
+	$(INTEGRATION_PY) -m pytest tests_integration
+
+# stepsize inside transformers' Trainer, accelerate (2 processes) and Lightning.
+test-integration: $(INTEGRATION_STAMP)
+	$(INTEGRATION_PY) -m pytest tests_integration
 
 demo: $(STAMP)
 	$(VENV)/bin/stepsize demo
@@ -48,4 +65,4 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache build dist site *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(INTEGRATION_VENV) .pytest_cache .mypy_cache build dist site *.egg-info src/*.egg-info

@@ -29,8 +29,10 @@ __all__ = [
     "make_batches",
     "make_model",
     "make_schedule",
+    "make_uneven_batches",
     "plain_state",
     "snapshot",
+    "summed_loss",
     "train_reference",
     "train_windows",
     "windows",
@@ -85,8 +87,23 @@ def make_batches(count: int, rows: int = BATCH) -> list[tuple[torch.Tensor, torc
     ]
 
 
+def make_uneven_batches(count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The same ``count`` (x, y) batches in every process, of 1 to 8 rows each (unequal)."""
+    generator = torch.Generator().manual_seed(2)
+    rows = [1 + (5 * i + 2) % BATCH for i in range(count)]
+    return [
+        (torch.randn(n, IN, generator=generator), torch.randn(n, OUT, generator=generator))
+        for n in rows
+    ]
+
+
 def loss_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.mse_loss(model(x), y)  # mean-reduced
+
+
+def summed_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``loss_fn`` summed instead of averaged over its ``y.numel()`` items."""
+    return torch.nn.functional.mse_loss(model(x), y, reduction="sum")
 
 
 def windows(count: int, steps: int) -> list[int]:
@@ -105,16 +122,23 @@ def concatenate(batches: list[tuple[torch.Tensor, torch.Tensor]], sizes: list[in
 
 
 def train_windows(
-    optimizer: str, batches: list, sizes: list[int], scheduler: bool = False
+    optimizer: str,
+    batches: list,
+    sizes: list[int],
+    scheduler: bool = False,
+    max_grad_norm: float | None = None,
 ) -> tuple[dict, list[float]]:
     """One process, one plain update per window on its joined micro-batches (``sizes``), with
-    the schedule if ``scheduler``; the results dict of a case, and the lr after each update."""
+    the schedule if ``scheduler`` and clipping to ``max_grad_norm``; the results dict of a
+    case, and the lr after each update."""
     model = make_model()
     opt = OPTIMIZERS[optimizer](model.parameters())
     sched = make_schedule(opt) if scheduler else None
     lrs = []
     for x, y in concatenate(batches, sizes):
         loss_fn(model, x, y).backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         opt.step()
         opt.zero_grad()
         if sched is not None:

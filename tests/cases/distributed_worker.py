@@ -41,8 +41,10 @@ from cases.distributed import (
     make_batches,
     make_model,
     make_schedule,
+    make_uneven_batches,
     plain_state,
     snapshot,
+    summed_loss,
 )
 from cases.distributed_failures import run_micro_batch
 from stepsize.torch import GradientAccumulation
@@ -188,6 +190,40 @@ def _fsdp_failures(name: str, rank: int, world: int, tmp: Path) -> dict:
     return {**result, "params": _full_params(model), "state": _full_optimizer_state(model, opt)}
 
 
+def _token_weighted(model, opt, rank: int, world: int) -> list[int]:
+    """10 micro-batches of 1 to 8 rows, steps=4 (windows 4, 4, 2), with a schedule and
+    clipping; summed losses over unequal shares of each micro-batch's rows: rank 0 holds a
+    third (none of 1 or 2 rows), rank 1 the rest. Returns the counters."""
+    assert world == 2
+    scheduler = make_schedule(opt)
+    acc = GradientAccumulation(model, opt, scheduler, steps=4, max_grad_norm=MAX_GRAD_NORM)
+    for x, y in acc.iterate(make_uneven_batches(10)):
+        split = x.shape[0] // 3
+        rows = slice(None, split) if rank == 0 else slice(split, None)
+        with acc.accumulate():
+            count = torch.tensor(y[rows].numel())
+            acc.backward(summed_loss(model, x[rows], y[rows]), num_items=count)
+    return [acc.micro_steps, acc.optimizer_steps, scheduler.last_epoch]
+
+
+def _ddp_token_weighted(name: str, rank: int, world: int, tmp: Path) -> dict:
+    ddp = DistributedDataParallel(make_model())
+    opt = OPTIMIZERS[name](ddp.parameters())
+    counters = _token_weighted(ddp, opt, rank, world)
+    return {**snapshot(ddp.module, opt), "counters": counters}
+
+
+def _fsdp_token_weighted(name: str, rank: int, world: int, tmp: Path) -> dict:
+    model = _fsdp_model(init_device_mesh("cpu", (world,)))
+    opt = OPTIMIZERS[name](model.parameters())
+    counters = _token_weighted(model, opt, rank, world)
+    return {
+        "params": _full_params(model),
+        "state": _full_optimizer_state(model, opt),
+        "counters": counters,
+    }
+
+
 def _fsdp_checkpoint(name: str, rank: int, world: int, tmp: Path) -> dict:
     """Train, save with DCP, train on; load into fresh objects and train on again."""
     mesh = init_device_mesh("cpu", (world,))
@@ -223,6 +259,8 @@ CASES = {
     "fsdp_accumulation_adafactor": (_fsdp_accumulation, "adafactor_beta1"),
     "ddp_accumulation_failures": (_ddp_failures, "adamw"),
     "fsdp_accumulation_failures": (_fsdp_failures, "adamw"),
+    "ddp_token_weighted": (_ddp_token_weighted, "adamw"),
+    "fsdp_token_weighted": (_fsdp_token_weighted, "adamw"),
     **{f"fsdp_checkpoint_{name}": (_fsdp_checkpoint, name) for name in DEFAULTS},
 }
 

@@ -1,6 +1,7 @@
 """Saved states of the objects around the optimizer, for the loading tests and the fuzz suite.
 
-* ``LOADERS``: name -> a function that builds the object (``ScheduledLR``, ``GreedyLR``,
+* ``LOADERS``: name -> a function that builds the object (``ScheduledLR``, also with
+  ``follow_optimizer=True``, ``GreedyLR``,
   ``AdafactorSchedule``, ``GradientAccumulation``) in the middle of training, on an
   optimizer with two param groups; its ``state_dict()`` is the valid state to mutate.
 * ``step(obj)``: one more step of the object (a metric for ``GreedyLR``, a micro-batch for
@@ -45,6 +46,13 @@ def _scheduled_lr() -> ScheduledLR:
     return scheduler
 
 
+def _following() -> ScheduledLR:
+    scheduler = ScheduledLR(optimizer(), [LINEAR, COSINE], follow_optimizer=True)
+    for _ in range(3):
+        step(scheduler)
+    return scheduler
+
+
 def _greedy() -> GreedyLR:
     scheduler = GreedyLR(
         optimizer(), factor=0.5, patience=1, min_lr=1e-3, max_lr=[0.5, 0.4], smooth=True,
@@ -74,6 +82,7 @@ def _accumulation() -> GradientAccumulation:
 
 LOADERS: dict[str, Callable[[], Any]] = {
     "ScheduledLR": _scheduled_lr,
+    "ScheduledLR following": _following,
     "GreedyLR": _greedy,
     "AdafactorSchedule": _adafactor_schedule,
     "GradientAccumulation": _accumulation,

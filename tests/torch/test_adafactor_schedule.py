@@ -91,6 +91,23 @@ def test_effective_lr_is_that_of_the_groups_first_updated_parameter():
     assert rms[0] != rms[1]
 
 
+def test_get_last_lr_is_the_lr_of_the_last_update_without_a_scheduler_step():
+    params = _params()
+    optimizer = Adafactor(params)
+    scheduler = AdafactorSchedule(optimizer)
+    assert scheduler.get_last_lr() == [0.0]  # initial_lr before any update
+    for step in (1, 2):
+        rms = torch.sqrt(params[0].detach().pow(2).mean()).item()  # before the update
+        params[0].grad = torch.ones_like(params[0])
+        optimizer.step()
+        # Read before scheduler.step(): already this update's relative step size.
+        expected = min(1e-2, step**-0.5) * max(1e-3, rms)
+        assert scheduler.get_last_lr() == [pytest.approx(expected, rel=1e-12)]
+        assert scheduler.get_last_lr()[0] > 0
+        scheduler.step()
+        assert scheduler.get_last_lr() == [pytest.approx(expected, rel=1e-12)]
+
+
 @pytest.mark.parametrize("scale_parameter", [True, False])
 def test_manual_lr_keeps_working(scale_parameter):
     config = {"lr": 1e-2, "relative_step": False, "scale_parameter": scale_parameter}
@@ -193,7 +210,10 @@ def test_loads_transformers_state():
     their_opt = hf.Adafactor(params)
     theirs = hf.AdafactorSchedule(their_opt, initial_lr=1e-3)
     _train(their_opt, params, theirs, steps=3)
-    ours = AdafactorSchedule(Adafactor(_params()), initial_lr=1e-3)
+    ours_params = _params()
+    our_opt = Adafactor(ours_params)
+    _train(our_opt, ours_params, steps=3)  # the lr is read from the optimizer's state
+    ours = AdafactorSchedule(our_opt, initial_lr=1e-3)
     ours.load_state_dict(theirs.state_dict())
     assert ours.last_epoch == theirs.last_epoch == 3
     assert ours.get_last_lr() == pytest.approx([float(lr) for lr in theirs.get_last_lr()])

@@ -158,6 +158,20 @@ def test_failed_micro_batches_under_ddp_and_fsdp2(results, case, kept, counters,
 
 
 @pytest.mark.timeout(TIMEOUT_S + 60)
+@pytest.mark.parametrize("case", ["ddp_token_weighted", "fsdp_token_weighted"])
+def test_token_weighting_counts_every_ranks_items(results, case):
+    # The ranks hold different item counts (rank 0 none in some micro-batches): the update is
+    # one step on each joined window with the loss averaged over all its items.
+    result = _result(results, case)
+    assert result["counters"] == [10, 3, 3]
+    expected, _ = cases.train_windows(
+        "adamw", cases.make_uneven_batches(10), [4, 4, 2], True, cases.MAX_GRAD_NORM
+    )
+    cases.assert_close(result["params"], expected["params"], "params")
+    cases.assert_close(result["state"], expected["state"], "state")
+
+
+@pytest.mark.timeout(TIMEOUT_S + 60)
 @pytest.mark.parametrize("name", cases.DEFAULTS)
 def test_fsdp2_checkpoint_resume_continues_identically(results, name):
     result = _result(results, f"fsdp_checkpoint_{name}")

@@ -6,6 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from cases.torch_contract import each_optimizer  # noqa: E402
 from stepsize.torch._optimizer_base import (  # noqa: E402
     amp_inputs,
     check_dense,
@@ -91,3 +92,23 @@ def test_working_dtype():
     assert working_dtype(torch.float16) == torch.float32
     assert working_dtype(torch.float32) == torch.float32
     assert working_dtype(torch.float64) == torch.float64
+
+
+@each_optimizer()
+def test_train_and_eval_are_no_ops(info):
+    # Schedule-free-aware loops call them around training and evaluation.
+    runs = []
+    for switch in (False, True):
+        torch.manual_seed(0)
+        params = [torch.nn.Parameter(torch.randn(3, 2)) for _ in range(2)]
+        optimizer = info.make(params, "auto", **info.example)
+        for _ in range(3):
+            if switch:
+                assert optimizer.train() is None
+            for p in params:
+                p.grad = torch.ones_like(p)
+            optimizer.step()
+            if switch:
+                assert optimizer.eval() is None
+        runs.append(([p.detach().clone() for p in params], optimizer.state_dict()))
+    torch.testing.assert_close(runs[1], runs[0], rtol=0, atol=0)

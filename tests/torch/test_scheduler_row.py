@@ -43,6 +43,7 @@ def test_the_function_has_the_rows_signature_names_and_docstring():
         ("num_warmup_steps", inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty),
         ("num_training_steps", inspect.Parameter.POSITIONAL_OR_KEYWORD, 8),
         ("last_epoch", inspect.Parameter.POSITIONAL_OR_KEYWORD, -1),
+        ("follow_optimizer", inspect.Parameter.KEYWORD_ONLY, False),
     ]
     assert (function.__name__, function.__qualname__) == ("get_example_schedule",) * 2
     assert function.__module__ == "some.module"

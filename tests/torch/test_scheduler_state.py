@@ -55,6 +55,14 @@ BAD_LOADS = [
     ("ScheduledLR", {"optimizer": None}, ValueError,
      "state_dict must hold only the keys base_lrs, last_epoch, "),
     ("ScheduledLR", {"get_lr": 0}, ValueError, "state_dict must hold only the keys "),
+    ("ScheduledLR", {"optimizer_steps": "3"}, TypeError,
+     "state_dict['optimizer_steps'] must be an integer, got '3' (str)"),
+    ("ScheduledLR following", {"optimizer_steps": -1}, ValueError,
+     "state_dict['optimizer_steps'] must be an integer >= 0, got -1"),
+    ("ScheduledLR following", {"optimizer_steps": 2**63 + 1}, ValueError,
+     "state_dict['optimizer_steps'] must be an integer <= 9223372036854775808"),
+    ("ScheduledLR following", {"follow_optimizer": False}, ValueError,
+     "state_dict must hold only the keys "),
     ("GreedyLR", {"_last_lr": [math.nan, 0.1]}, ValueError,
      "state_dict['_last_lr'][0] must be a finite number >= 0.0, got nan"),
     ("GreedyLR", {"_init_lrs": [0.1, -0.1]}, ValueError,
@@ -157,7 +165,8 @@ def test_own_state_loads_into_a_fresh_object_and_resumes_identically(name):
 
 @pytest.mark.parametrize(
     ("name", "entries"),
-    [("ScheduledLR", {"last_epoch": 7}), ("GreedyLR", {"factor": 0.8, "best": 0.5}),
+    [("ScheduledLR", {"last_epoch": 7}), ("ScheduledLR following", {"optimizer_steps": 7}),
+     ("GreedyLR", {"factor": 0.8, "best": 0.5}),
      ("AdafactorSchedule", {"last_epoch": 9})],
 )  # fmt: skip
 def test_partial_state_keeps_the_other_entries(name, entries):

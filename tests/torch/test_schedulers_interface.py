@@ -43,7 +43,10 @@ def _shape(function):
     "name", sorted(set(GET_FUNCTIONS) - {*NOT_IN_4_46, *NEWER_THAN_4_46}), ids=str
 )
 def test_signature_is_transformers(name):
-    assert _shape(getattr(st, name)) == _shape(getattr(_hf(), name))
+    # ... and, where the scheduler counts steps, one keyword-only option of ours at the end.
+    follow = [("follow_optimizer", inspect.Parameter.KEYWORD_ONLY, False)]
+    ours = [*FUNCTIONS.values(), "get_scheduler"]
+    assert _shape(getattr(st, name)) == _shape(getattr(_hf(), name)) + follow * (name in ours)
 
 
 def test_every_transformers_function_is_here_and_the_exceptions_are_real():
@@ -152,6 +155,7 @@ def test_wsd_signature_is_the_newer_one():
         ("min_lr_ratio", 0),
         ("num_cycles", 0.5),
         ("last_epoch", -1),
+        ("follow_optimizer", False),
     ]
 
 
@@ -165,6 +169,7 @@ def test_lr_rate_signature():
         ("min_lr", None),
         ("min_lr_rate", None),
         ("warmup_lr_rate", None),
+        ("follow_optimizer", False),
     ]
 
 

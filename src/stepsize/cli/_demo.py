@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from stepsize.cli._options import UsageError
 
 if TYPE_CHECKING:
-    from stepsize.cli._demo_data import Digits
     from stepsize.cli._demo_report import Run
 
-__all__ = ["DEFAULT_EPOCHS", "QUICK_EPOCHS", "add_parser", "check_requirements", "run"]
+__all__ = ["DEFAULT_EPOCHS", "QUICK_EPOCHS", "TASKS", "add_parser", "check_requirements", "run"]
 
-DEFAULT_EPOCHS = {"torch": 12, "tf": 12}
+DEFAULT_EPOCHS = {"torch": 12, "tf": 12, "text": 2}
 QUICK_EPOCHS = 2
+TASKS = ("digits", "text")
 
 # framework -> (modules it needs, the extra that installs them)
 _FRAMEWORKS = {"torch": (("torch",), "torch"), "tf": (("tensorflow", "keras"), "tf")}
@@ -40,7 +40,7 @@ _DISTRIBUTIONS = {"sklearn": "scikit-learn"}
 class _Trainer(Protocol):
     """What ``run`` needs of a framework's demo module (``_demo_torch``, ``_demo_tf``)."""
 
-    def train_all(self, data: Digits, *, epochs: int, seed: int, progress: bool) -> list[Run]: ...
+    def train_all(self, data: Any, *, epochs: int, seed: int, progress: bool) -> list[Run]: ...
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -58,6 +58,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=sorted(_FRAMEWORKS),
         default="torch",
         help="PyTorch (default) or TensorFlow/Keras",
+    )
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default="digits",
+        help="digits (default): classify scikit-learn's digits; text: a character-level "
+        "language model on Python's standard library, trained with and without token-weighted "
+        "gradient accumulation (PyTorch)",
     )
     parser.add_argument(
         "--out",
@@ -119,11 +127,14 @@ def _versions(framework: str) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Trains every run of the chosen framework, prints the table, writes the outputs."""
-    framework = args.framework
+    framework, task = args.framework, args.task
+    if task == "text" and framework != "torch":
+        raise UsageError("--task text runs on PyTorch: leave out --framework tf")
     check_requirements(framework)
     epochs = args.epochs
     if epochs is None:
-        epochs = QUICK_EPOCHS if args.quick else DEFAULT_EPOCHS[framework]
+        quick = 1 if task == "text" else QUICK_EPOCHS
+        epochs = quick if args.quick else DEFAULT_EPOCHS["text" if task == "text" else framework]
     if epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {epochs}")
     if args.out.exists() and not args.out.is_dir():
@@ -133,7 +144,15 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()  # the framework import counts: users wait for it too
     trainer: _Trainer
-    if framework == "torch":
+    data: Any
+    if task == "text":
+        from stepsize.cli import _demo_text, _demo_text_data
+
+        trainer, title = _demo_text, "PyTorch, text"
+        data = _demo_text_data.load(limit=_demo_text.paragraphs(quick=args.quick))
+        what = "a character-level language model on {train} training / {test} held-out"
+        what += " paragraphs of Python's standard library"
+    elif framework == "torch":
         from stepsize.cli import _demo_torch
 
         trainer, title = _demo_torch, "PyTorch"
@@ -141,15 +160,18 @@ def run(args: argparse.Namespace) -> int:
         from stepsize.cli import _demo_tf
 
         trainer, title = _demo_tf, "Keras"
-    data = _demo_data.load(seed=args.seed)
+    if task == "digits":
+        data = _demo_data.load(seed=args.seed)
+        what = "a small transformer encoder on {train} training / {test} held-out digits"
     summary = data.summary()
     print(
-        f"stepsize demo ({title}): a small transformer encoder on {summary['train']} training "
-        f"/ {summary['test']} held-out digits, {epochs} epochs, seed {args.seed}",
+        f"stepsize demo ({title}): {what.format(**summary)}, {epochs} "
+        f"epoch{'s' if epochs != 1 else ''}, seed {args.seed}",
         flush=True,
     )
     runs = trainer.train_all(data, epochs=epochs, seed=args.seed, progress=not args.no_progress)
     meta = {
+        "task": task,
         "framework": framework,
         "epochs": epochs,
         "seed": args.seed,
@@ -160,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
     }
     paths = _demo_report.write_outputs(args.out, meta, runs, f"stepsize demo ({title})")
     print(_demo_report.table(runs))
+    if task == "text":
+        print(_demo_text.comparison(runs))
     print(f"total wall time {time.perf_counter() - started:.1f} s")
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out.resolve()}")
     return 0

@@ -10,7 +10,9 @@ clipping) and the same data order and initial weights.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ import torch
 from stepsize.cli._demo_data import Digits, Hyperparameters, batches
 from stepsize.cli._demo_report import Run
 
-__all__ = ["HYPERPARAMETERS", "RUNS", "TinyEncoder", "train", "train_all"]
+__all__ = ["HYPERPARAMETERS", "RUNS", "TinyEncoder", "one_thread", "train", "train_all"]
 
 
 class _Hyperparameters(Hyperparameters):
@@ -173,11 +175,20 @@ def train(name: str, data: Digits, *, epochs: int, seed: int, progress: bool) ->
 
 def train_all(data: Digits, *, epochs: int, seed: int, progress: bool) -> list[Run]:
     """Trains every run of ``RUNS`` in order, on one CPU thread."""
+    with one_thread():
+        return [train(name, data, epochs=epochs, seed=seed, progress=progress) for name in RUNS]
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Runs torch on one CPU thread inside the block, then restores the thread count.
+
+    The demos' tensors are tiny: with several threads, synchronization costs more than it
+    saves, and many times more on a busy machine.
+    """
     threads = torch.get_num_threads()
-    # The tensors are tiny: with several threads, synchronization costs more than it saves,
-    # and many times more on a busy machine.
     torch.set_num_threads(1)
     try:
-        return [train(name, data, epochs=epochs, seed=seed, progress=progress) for name in RUNS]
+        yield
     finally:
         torch.set_num_threads(threads)

@@ -17,6 +17,7 @@ from stepsize.torch._adafactor_schedule import AdafactorSchedule, get_adafactor_
 from stepsize.torch._adamw_optimizer import AdamW
 from stepsize.torch._get_scheduler import TYPE_TO_SCHEDULER_FUNCTION, SchedulerType, get_scheduler
 from stepsize.torch._greedy import GreedyLR, get_greedy_schedule
+from stepsize.torch._param_groups import default_no_decay, param_groups
 from stepsize.torch._scheduled_lr import ScheduledLR
 from stepsize.torch._schedulers import (
     get_constant_schedule,
@@ -43,6 +44,7 @@ __all__ = [
     "ScheduledLR",
     "SchedulerType",
     "StreamingAverage",
+    "default_no_decay",
     "get_adafactor_schedule",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
@@ -57,4 +59,5 @@ __all__ = [
     "get_reduce_on_plateau_schedule",
     "get_scheduler",
     "get_wsd_schedule",
+    "param_groups",
 ]

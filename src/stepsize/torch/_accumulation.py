@@ -25,6 +25,7 @@ from stepsize.torch._gradient_sync import (
     is_fully_sharded,
     synchronization,
 )
+from stepsize.torch._window_items import WindowItems
 
 __all__ = ["GradientAccumulation"]
 
@@ -41,6 +42,11 @@ class GradientAccumulation:
     leaving the block that completes a window performs the update: unscale, clip, optimizer
     step, scaler update, scheduler step, ``zero_grad``. The scheduler therefore counts
     optimizer updates, never micro-batches.
+
+    Token-weighted: ``acc.backward(loss, num_items=n)`` with the micro-batch's *summed* loss
+    over its ``n`` items (e.g. non-padding tokens) makes the update the gradient of the
+    window's summed loss over its total items (every rank's, under DDP / FSDP2), as one batch
+    of the whole window would give; mixing both kinds of call in one window is a ValueError.
 
     A window ends after ``steps`` micro-batches, or earlier at the end of the data: iterate with
     ``acc.iterate(loader)`` (or pass ``accumulate(last=True)`` for the final micro-batch) and a
@@ -128,6 +134,7 @@ class GradientAccumulation:
         self._in_block = False
         self._last_synced = True
         self._backward_started = False
+        self._items = WindowItems()
 
     def iterate(self, iterable: Iterable[_T]) -> Iterator[_T]:
         """Yield the items of ``iterable`` and end the last window with the last item.
@@ -163,6 +170,7 @@ class GradientAccumulation:
         self.sync_gradients = sync
         self._in_block = True
         self._backward_started = False
+        self._items.start_micro_batch()
         try:
             with synchronization(self.model, sync):
                 yield
@@ -174,17 +182,21 @@ class GradientAccumulation:
             self.sync_gradients = False
         if stash is not None:
             stash.merge()
+        self._items.commit()
         self.micro_steps += 1
         self.pending += 1
         self._last_synced = sync
         if sync:
             self._update()
 
-    def backward(self, loss: torch.Tensor, **kwargs: Any) -> None:
-        """Backpropagate ``loss`` divided by the window size (and scaled by the scaler)."""
+    def backward(self, loss: torch.Tensor, num_items: Any = None, **kwargs: Any) -> None:
+        """Backpropagate a mean ``loss`` / the window size, or a summed one over ``num_items``
+        (an int or a one-element tensor) that the update divides by the window's items."""
         if not self._in_block:
             raise RuntimeError("backward() must be called inside `with acc.accumulate():`")
-        loss = loss / self._window
+        self._items.add(num_items)
+        if num_items is None:
+            loss = loss / self._window
         if self.scaler is not None:
             loss = self.scaler.scale(loss)
         self._backward_started = True
@@ -262,15 +274,19 @@ class GradientAccumulation:
 
     def _drop_window(self) -> None:
         drop_gradients(self.model, self.optimizer)
+        self._items.reset()
         self.pending = 0
         self._window = self.steps
         self._last_synced = True
 
     def _update(self) -> bool:
-        factor = self._window / self.pending  # 1 unless the window ended early
         try:
+            # Mean-reduced losses: 1 unless the window ended early.
+            factor = self._items.factor(self.model, self._window / self.pending)
             applied, norm = apply_update(self.optimizer, self.scaler, factor, self.max_grad_norm)
         finally:
+            self.optimizer.zero_grad(set_to_none=True)  # also if the factor raised
+            self._items.reset()
             self.pending = 0
             self._window = self.steps
         if self.max_grad_norm is not None:

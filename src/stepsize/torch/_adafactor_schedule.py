@@ -23,11 +23,13 @@ class AdafactorSchedule(LRScheduler):
     """A proxy scheduler for training loops that expect one (e.g. for logging the lr).
 
     Adafactor computes its own lr; this scheduler only reports it. ``get_lr()`` and
-    ``get_last_lr()`` give, for each param group, the effective lr of the last step of its
+    ``get_last_lr()`` give, for each param group, the effective lr of the last update of its
     first parameter that has been updated, ρ·max(eps[1], RMS(p)) (ρ without
     ``scale_parameter``), as a Python float, and ``initial_lr`` before the first step. The
     value is computed from the optimizer state (``step`` and ``RMS``, as transformers
-    stores them), so it survives ``state_dict`` round trips and needs no gradients.
+    stores them) at each call, so it survives ``state_dict`` round trips, needs no gradients,
+    and a loop that logs right after an update (transformers' Trainer) sees the lr that update
+    used, positive from the first update on.
 
     Unlike transformers' version, it never writes into ``param_group["lr"]``: stepping it
     does not change how the optimizer steps, and a manual ``lr`` (``relative_step=False``)
@@ -86,6 +88,13 @@ class AdafactorSchedule(LRScheduler):
     def get_lr(self) -> list[float]:  # type: ignore[override]  # see _last_lr
         """Each param group's effective lr of the last step (``initial_lr`` before any)."""
         return [self._group_lr(group) for group in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list[float]:  # type: ignore[override]  # see _last_lr
+        """Each param group's effective lr of the last update, read from the optimizer's state
+        when called: right after ``optimizer.step()`` it is the lr that update used, whether
+        or not this scheduler has been stepped since (``initial_lr`` before any update)."""
+        self._last_lr = self.get_lr()
+        return self._last_lr
 
     def step(self, epoch: int | None = None) -> None:
         """Advance the count and refresh ``get_last_lr()``; the optimizer is left alone.

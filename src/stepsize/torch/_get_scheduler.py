@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from enum import Enum
@@ -9,7 +10,7 @@ from typing import Any
 
 from torch.optim import Optimizer
 
-from stepsize._validation import check_instance, check_int, check_optional, describe
+from stepsize._validation import check_bool, check_instance, check_int, check_optional, describe
 from stepsize.torch._greedy import get_greedy_schedule
 from stepsize.torch._schedulers import (
     get_constant_schedule,
@@ -84,6 +85,8 @@ def get_scheduler(
     num_warmup_steps: int | None = None,
     num_training_steps: int | None = None,
     scheduler_specific_kwargs: dict[str, Any] | None = None,
+    *,
+    follow_optimizer: bool = False,
 ) -> Any:
     """Any scheduler by its name, with transformers' dispatch rules.
 
@@ -101,6 +104,8 @@ def get_scheduler(
         num_training_steps: total optimizer steps, for the schedulers that need it.
         scheduler_specific_kwargs: further keyword arguments of the scheduler function,
             e.g. ``{"num_cycles": 2}``; a mismatched one raises ``TypeError``.
+        follow_optimizer: step the schedule by the updates the optimizer applies, not by
+            ``step()`` calls (see ``ScheduledLR``); not for the metric-driven schedulers.
 
     Returns:
         The scheduler (a ``ScheduledLR``, ``ReduceLROnPlateau`` or ``GreedyLR``).
@@ -108,8 +113,9 @@ def get_scheduler(
     Raises:
         TypeError: if ``scheduler_specific_kwargs`` is neither a dict nor None, or as the
             scheduler function raises it.
-        ValueError: for an unknown name or a missing required step count, or as the
-            scheduler function raises it.
+        ValueError: for an unknown name, a missing required step count, or
+            ``follow_optimizer=True`` with a metric-driven scheduler, or as the scheduler
+            function raises it.
 
     Example:
         >>> import torch
@@ -120,6 +126,14 @@ def get_scheduler(
     """
     name = SchedulerType(name)
     schedule_func = TYPE_TO_SCHEDULER_FUNCTION[name]
+    follow_optimizer = check_bool("follow_optimizer", follow_optimizer)
+    if name not in (SchedulerType.REDUCE_ON_PLATEAU, SchedulerType.GREEDY):
+        schedule_func = functools.partial(schedule_func, follow_optimizer=follow_optimizer)
+    elif follow_optimizer:
+        raise ValueError(
+            f"follow_optimizer must be False for {name.value!r}, which is stepped with a "
+            "metric, got True"
+        )
     if name == SchedulerType.CONSTANT:
         return schedule_func(optimizer)
 

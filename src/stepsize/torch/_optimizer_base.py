@@ -222,6 +222,16 @@ class ClosureOptimizer(torch.optim.Optimizer):
             group.setdefault("foreach", None)
             group.setdefault("fused", None)
 
+    def train(self) -> None:
+        """Switch to training mode: a no-op, as these optimizers keep no evaluation weights.
+
+        Loops that support schedule-free optimizers (transformers' Trainer, accelerate) call
+        ``optimizer.train()`` before training and ``optimizer.eval()`` before evaluating.
+        """
+
+    def eval(self) -> None:
+        """Switch to evaluation mode: a no-op (see :meth:`train`)."""
+
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step.

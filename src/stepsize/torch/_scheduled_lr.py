@@ -21,12 +21,17 @@ from stepsize._validation import (
     describe,
 )
 from stepsize.torch._scheduler_state import (
+    SCHEDULE,
     checked_state,
     count,
     group_lr,
     lr_list,
+    schedule_config,
+    schedules_per_group,
+    set_group_lr,
     shared_value,
 )
+from stepsize.torch._update_hook import on_applied_update
 
 __all__ = ["ScheduledLR"]
 
@@ -55,10 +60,23 @@ class ScheduledLR(LRScheduler):
             ``k >= 0`` (resuming) needs ``initial_lr`` in every param group (it is there
             when the optimizer's state dict was saved while a scheduler was attached), and
             construction then steps to ``k + 1``.
+        follow_optimizer: False (the default, transformers' behaviour): each ``step()`` call
+            advances the schedule. True: the schedule's step is the number of updates the
+            optimizer has applied, counted by a hook on the optimizer's step; updates a
+            ``GradScaler`` skipped do not count. Each update sets the lrs of the next one, so
+            calling ``step()`` twice per update (accelerate's wrapper on 2 processes), on
+            micro-batches, after a skipped update or not at all moves nothing; ``step()``
+            (which then takes no ``epoch``) sets ``last_epoch`` to the count and refreshes
+            ``get_last_lr()``, which until then reports the lrs the last update used.
+
+    Attributes:
+        optimizer_steps: with ``follow_optimizer``, the schedule's step: the updates applied
+            since construction, plus ``last_epoch + 1``. Saved in ``state_dict()``.
 
     Raises:
         TypeError: if ``optimizer`` is not an optimizer, ``schedule`` is not a schedule (or
-            a list of them) or ``last_epoch`` is not an integer.
+            a list of them), ``last_epoch`` is not an integer or ``follow_optimizer`` not a
+            bool.
         ValueError: if a list of schedules has the wrong length, a param group's lr is
             ``None``, NaN, infinite or negative, ``last_epoch`` is below -1, or resuming
             and a param group lacks ``initial_lr`` (torch raises a ``KeyError`` for that).
@@ -81,10 +99,13 @@ class ScheduledLR(LRScheduler):
         optimizer: Optimizer,
         schedule: schedules.Schedule | Sequence[schedules.Schedule],
         last_epoch: int = -1,
+        *,
+        follow_optimizer: bool = False,
     ) -> None:
         check_instance("optimizer", optimizer, Optimizer, "a torch.optim.Optimizer")
         last_epoch = check_int("last_epoch", last_epoch, low=-1)
-        self.schedules = _per_group(schedule, len(optimizer.param_groups))
+        self.follow_optimizer = check_bool("follow_optimizer", follow_optimizer)
+        self.schedules = schedules_per_group(schedule, len(optimizer.param_groups))
         for index, group in enumerate(optimizer.param_groups):
             if last_epoch >= 0 and "initial_lr" not in group:
                 raise ValueError(
@@ -94,20 +115,42 @@ class ScheduledLR(LRScheduler):
                 )
             _base_lr(optimizer, index)
         super().__init__(optimizer, last_epoch)
+        if self.follow_optimizer:
+            self._update_hook = on_applied_update(optimizer, self, ScheduledLR._applied_update)
 
     def step(self, epoch: int | None = None) -> None:
-        """Advances the step (or, deprecated as in torch, sets it to ``epoch``) and the lrs.
+        """Advances the step (or, deprecated as in torch, sets it to ``epoch``) and the lrs;
+        with ``follow_optimizer``, catches up with the updates the optimizer applied instead
+        (a second call changes nothing).
 
         Raises:
             TypeError: if ``epoch`` is not an integer.
-            ValueError: if ``epoch`` is negative, the step would pass 2**63, or a param group
-                added to the optimizer since cannot be scheduled (see the class docstring).
+            ValueError: if ``epoch`` is negative or given with ``follow_optimizer``, the step
+                would pass 2**63, or a param group added to the optimizer since cannot be
+                scheduled (see the class docstring).
         """
         check_optional(check_int, "epoch", epoch, low=0)
+        if self.follow_optimizer:
+            if epoch is not None:
+                raise ValueError(
+                    "epoch must be None with follow_optimizer=True (the step is the "
+                    f"optimizer's update count), got {describe(epoch)}"
+                )
+            if self._step_count == 0:  # the constructor's step: last_epoch to last_epoch + 1
+                self.optimizer_steps = self.last_epoch + 1
+            self.last_epoch = self.optimizer_steps - 1
         if epoch is None:  # the schedules end at step 2**63
             check_int("last_epoch + 1", self.last_epoch + 1, low=0)
         self._schedule_new_groups(self._new_groups())
         super().step(epoch)
+
+    def _applied_update(self) -> None:
+        # The optimizer's step hook, after each applied update: set the next update's lrs.
+        self._schedule_new_groups(self._new_groups())
+        lrs = self._lrs_at(self.optimizer_steps + 1)
+        self.optimizer_steps += 1
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            set_group_lr(group, lr)
 
     def get_lr(self) -> list[Any]:
         """The lrs for the current ``last_epoch``: ``base_lr · schedule(last_epoch)``.
@@ -126,7 +169,9 @@ class ScheduledLR(LRScheduler):
 
     def _get_closed_form_lr(self) -> list[Any]:
         # Also what torch's deprecated `step(epoch)` uses: any step is a closed form.
-        step = self.last_epoch
+        return self._lrs_at(self.last_epoch)
+
+    def _lrs_at(self, step: int) -> list[Any]:
         lrs = []
         for index, (schedule, base_lr) in enumerate(
             zip(self.schedules, self.base_lrs, strict=True)
@@ -149,7 +194,7 @@ class ScheduledLR(LRScheduler):
         state = {
             key: value
             for key, value in self.__dict__.items()
-            if key not in ("optimizer", "schedules")
+            if key not in ("optimizer", "schedules", "follow_optimizer", "_update_hook")
         }
         state["schedules"] = [schedule.get_config() for schedule in self.schedules]
         return state
@@ -176,16 +221,20 @@ class ScheduledLR(LRScheduler):
 
         def configs(argument: str, value: Any) -> list[schedules.Schedule]:
             items = check_sequence(argument, value, groups)
-            return [_from_config(f"{argument}[{i}]", item) for i, item in enumerate(items)]
+            return [schedule_config(f"{argument}[{i}]", item) for i, item in enumerate(items)]
 
         checks = {
             "base_lrs": lrs, "last_epoch": count, "_step_count": count, "_last_lr": lrs,
             "_is_initial": check_bool, "_get_lr_called_within_step": check_bool,
-            "schedules": configs,
+            "schedules": configs, "optimizer_steps": count,
         }  # fmt: skip
         # LambdaLR's lambdas, and the verbose flag of older torch: nothing to restore.
         state = checked_state(state_dict, checks, ignored=("lr_lambdas", "verbose"))
         self._schedule_new_groups(added)
+        if not self.follow_optimizer:
+            state.pop("optimizer_steps", None)
+        elif "optimizer_steps" not in state:  # saved without follow_optimizer
+            state["optimizer_steps"] = state.get("last_epoch", self.last_epoch)
         self.__dict__.update(state)
 
     def _new_groups(self) -> list[tuple[dict[str, Any], schedules.Schedule]]:
@@ -200,7 +249,7 @@ class ScheduledLR(LRScheduler):
             _base_lr(self.optimizer, index)
             if index < len(self.schedules):
                 schedule = check_instance(
-                    f"schedules[{index}]", self.schedules[index], schedules.Schedule, _WHAT
+                    f"schedules[{index}]", self.schedules[index], schedules.Schedule, SCHEDULE
                 )
             else:
                 schedule = shared_value("schedule", self.schedules[:known], index, advice)
@@ -215,9 +264,6 @@ class ScheduledLR(LRScheduler):
             group.setdefault("initial_lr", _copy(group["lr"]))
             self.base_lrs.append(_copy(group["initial_lr"]))
             self._last_lr.append(_copy(group["lr"]))
-
-
-_WHAT = "a stepsize.schedules.Schedule (e.g. from stepsize.schedules.get(name, ...))"
 
 
 def _base_lr(optimizer: Optimizer, index: int) -> None:
@@ -236,28 +282,3 @@ def _base_lr(optimizer: Optimizer, index: int) -> None:
 
 def _copy(lr: Any) -> Any:
     return lr.clone() if isinstance(lr, torch.Tensor) else lr
-
-
-def _from_config(argument: str, config: Any) -> schedules.Schedule:
-    try:
-        return schedules.from_config(config)
-    except (TypeError, ValueError) as error:
-        kind = TypeError if isinstance(error, TypeError) else ValueError
-        raise kind(f"{argument} must be a valid schedule config: {error}") from None
-    except RecursionError:  # a config nested beyond Python's recursion limit
-        raise ValueError(f"{argument} must be a valid schedule config: nested too deep") from None
-
-
-def _per_group(
-    schedule: schedules.Schedule | Sequence[schedules.Schedule], num_groups: int
-) -> list[schedules.Schedule]:
-    if not isinstance(schedule, list | tuple):
-        return [check_instance("schedule", schedule, schedules.Schedule, _WHAT)] * num_groups
-    if len(schedule) != num_groups:
-        raise ValueError(
-            f"schedule must hold {num_groups} schedules (one per param group), got {len(schedule)}"
-        )
-    return [
-        check_instance(f"schedule[{i}]", item, schedules.Schedule, _WHAT)
-        for i, item in enumerate(schedule)
-    ]

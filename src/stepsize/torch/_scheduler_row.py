@@ -21,7 +21,11 @@ __all__ = ["SCHEDULED_LR_KEYWORDS", "Hook", "SchedulerRow"]
 
 # Keyword-only parameters every function takes after transformers' own; each is passed on to
 # ScheduledLR (as last_epoch is), so a new ScheduledLR option is one more entry here.
-SCHEDULED_LR_KEYWORDS: tuple[inspect.Parameter, ...] = ()
+SCHEDULED_LR_KEYWORDS: tuple[inspect.Parameter, ...] = (
+    inspect.Parameter(
+        "follow_optimizer", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool
+    ),
+)
 
 # Turns the function's arguments (without optimizer and last_epoch) into the schedule's.
 Hook = Callable[[Optimizer, dict[str, Any]], dict[str, Any]]
@@ -32,6 +36,8 @@ Args:
     optimizer: the optimizer; its param groups' lrs are the peak lrs.
 {arguments}
     last_epoch: the index of the last step when resuming; -1 to start.
+    follow_optimizer: count the updates the optimizer applies instead of ``step()`` calls
+        (see ``ScheduledLR``); False: transformers' behaviour.
 
 Returns:
     A ``ScheduledLR`` over the ``stepsize.schedules`` schedule ``"{schedule}"``.

@@ -12,14 +12,18 @@ from typing import Any
 
 import torch
 
+from stepsize import schedules
 from stepsize._validation import check_instance, check_int, check_real, check_sequence, describe
 
 __all__ = [
+    "SCHEDULE",
     "checked_state",
     "count",
     "group_lr",
     "lr_list",
     "lr_value",
+    "schedule_config",
+    "schedules_per_group",
     "set_group_lr",
     "shared_value",
 ]
@@ -117,3 +121,40 @@ def checked_state(
         for key, check in checks.items()
         if key in state_dict
     }
+
+
+SCHEDULE = "a stepsize.schedules.Schedule (e.g. from stepsize.schedules.get(name, ...))"
+
+
+def schedule_config(argument: str, config: Any) -> schedules.Schedule:
+    """The schedule a saved config describes.
+
+    Raises:
+        TypeError, ValueError: as ``schedules.from_config``, naming ``argument``.
+    """
+    try:
+        return schedules.from_config(config)
+    except (TypeError, ValueError) as error:
+        kind = TypeError if isinstance(error, TypeError) else ValueError
+        raise kind(f"{argument} must be a valid schedule config: {error}") from None
+    except RecursionError:  # a config nested beyond Python's recursion limit
+        raise ValueError(f"{argument} must be a valid schedule config: nested too deep") from None
+
+
+def schedules_per_group(schedule: Any, num_groups: int) -> list[schedules.Schedule]:
+    """One schedule for every param group, or a list with one per group, as a list.
+
+    Raises:
+        TypeError: if an item is not a schedule.
+        ValueError: if a list has the wrong length.
+    """
+    if not isinstance(schedule, list | tuple):
+        return [check_instance("schedule", schedule, schedules.Schedule, SCHEDULE)] * num_groups
+    if len(schedule) != num_groups:
+        raise ValueError(
+            f"schedule must hold {num_groups} schedules (one per param group), got {len(schedule)}"
+        )
+    return [
+        check_instance(f"schedule[{i}]", item, schedules.Schedule, SCHEDULE)
+        for i, item in enumerate(schedule)
+    ]
