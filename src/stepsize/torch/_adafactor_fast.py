@@ -17,52 +17,43 @@ from typing import Any
 
 import torch
 
-from ._adafactor import AdafactorHyperParams
+from ._adafactor import AdafactorHyperParams, AdafactorTensors
 from ._adafactor_blocks import FactoredBlocks, Workspace
+from ._lowp import KAHAN_KEY, store
 from ._optimizer_base import working_dtype
 
 __all__ = ["adafactor_fast"]
 
 
 def adafactor_fast(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    states: list[dict[str, Any]],
+    tensors: AdafactorTensors,
     hyper: AdafactorHyperParams,
     workspace: Workspace,
     block_numel: int | None,
 ) -> None:
-    """One Adafactor step of ``params`` (plain, non-empty, dense gradients, state created).
+    """One Adafactor step of ``tensors`` (plain, non-empty, dense gradients, state created).
 
     Args:
-        params, grads, states: the parameters, their gradients and their state dicts.
+        tensors: the parameters, their gradients, state dicts and positions.
         hyper: the param group's hyper-parameters.
         workspace: scratch memory and block plans reused across steps.
         block_numel: elements per block of a factored parameter on the CPU (None: whole
             parameters; on other devices parameters are always whole).
     """
     buckets: dict[tuple[torch.device, torch.dtype, int], list[int]] = {}
-    for index, (p, state) in enumerate(zip(params, states, strict=True)):
+    for index, (p, state) in enumerate(zip(tensors.params, tensors.states, strict=True)):
         state["step"] += 1
         key = (p.device, working_dtype(p.dtype), state["step"])
         buckets.setdefault(key, []).append(index)
     for (device, dtype, step), indices in buckets.items():
-        _step_bucket(
-            [params[i] for i in indices],
-            [grads[i].to(dtype) for i in indices],
-            [states[i] for i in indices],
-            hyper,
-            step,
-            dtype,
-            block_numel if device.type == "cpu" else None,
-            workspace,
-        )
+        bucket = tensors.pick(indices)
+        bucket = bucket._replace(grads=[grad.to(dtype) for grad in bucket.grads])
+        blocks = block_numel if device.type == "cpu" else None
+        _step_bucket(bucket, hyper, step, dtype, blocks, workspace)
 
 
 def _step_bucket(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    states: list[dict[str, Any]],
+    tensors: AdafactorTensors,
     hyper: AdafactorHyperParams,
     step: int,
     dtype: torch.dtype,
@@ -70,6 +61,7 @@ def _step_bucket(
     workspace: Workspace,
 ) -> None:
     """Update parameters of one device, working dtype and step count together."""
+    params, grads, states, positions = tensors
     # float16/bfloat16 or non-contiguous parameters are updated in a contiguous working copy
     # of the working dtype, written back at the end.
     work = [
@@ -135,9 +127,10 @@ def _step_bucket(
         )
     for i, f, c in zip(matrices, factored, column_factors, strict=True):
         f.second_pass(c, factors[i], None if decays is None else decays[i], beta1)
-    for p, w in zip(params, work, strict=True):
+    for p, w, state, position in zip(params, work, states, positions, strict=True):
         if w is not p:
-            p.copy_(w)
+            key = hyper.key(step, position)
+            store(p, w, hyper.rounding(p.dtype), state.get(KAHAN_KEY), key)
 
 
 def _contiguous_copy(p: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -30,7 +30,8 @@ from collections.abc import Sequence
 
 import torch
 
-from ._adamw import AdamWHyperParams
+from ._adamw import AdamWHyperParams, AdamWTensors
+from ._lowp import store_foreach
 from ._optimizer_base import AUTO_FUSED_DEVICES, fused_devices, working_dtype
 
 __all__ = ["adamw_foreach", "adamw_fused", "advance", "fusable", "fused_hyperparameters"]
@@ -107,24 +108,18 @@ def _by_device_and_dtype(
 
 
 def adamw_foreach(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    exp_avgs: list[torch.Tensor],
-    exp_avg_sqs: list[torch.Tensor],
-    steps: list[torch.Tensor],
-    hyper: AdamWHyperParams,
-    grad_scale: torch.Tensor | None = None,
+    tensors: AdamWTensors, hyper: AdamWHyperParams, grad_scale: torch.Tensor | None = None
 ) -> None:
     """The multi-tensor path: the reference loop's math, one ``_foreach`` op per stage.
 
-    Takes the arguments of ``adamw_loop``. float16/bfloat16 tensors are computed in float32
-    and written back (state stays in the parameter's dtype).
+    Takes the arguments of ``adamw_loop``. float16/bfloat16 tensors are computed in float32;
+    the moments are written back rounded to nearest, the parameters as ``hyper.rounding``
+    says (state stays in the parameter's dtype).
     """
     beta1, beta2, eps = hyper.beta1, hyper.beta2, hyper.eps
-    counts = advance(steps)
-    for (device, dtype), index in _by_device_and_dtype(params).items():
-        ps, gs = [params[i] for i in index], [grads[i] for i in index]
-        ms, vs = [exp_avgs[i] for i in index], [exp_avg_sqs[i] for i in index]
+    counts = advance(tensors.steps)
+    for (device, dtype), index in _by_device_and_dtype(tensors.params).items():
+        ps, gs, ms, vs, _, comps, positions = tensors.pick(index)
         work = working_dtype(dtype)
         low = work != dtype
         pw, gw, mw, vw = ([x.to(work) for x in xs] if low else xs for xs in (ps, gs, ms, vs))
@@ -143,8 +138,10 @@ def adamw_foreach(
         if hyper.weight_decay:
             torch._foreach_mul_(pw, 1.0 - hyper.lr * hyper.weight_decay)
         if low:
-            for dst, src in ((ps, pw), (ms, mw), (vs, vw)):
+            for dst, src in ((ms, mw), (vs, vw)):
                 torch._foreach_copy_(dst, src)
+            keys = [hyper.key(counts[i], at) for i, at in zip(index, positions, strict=True)]
+            store_foreach(ps, pw, hyper.rounding(dtype), comps, keys)
 
 
 def fused_hyperparameters(
@@ -168,20 +165,16 @@ def fused_hyperparameters(
 
 
 def adamw_fused(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    exp_avgs: list[torch.Tensor],
-    exp_avg_sqs: list[torch.Tensor],
-    steps: list[torch.Tensor],
-    hyper: AdamWHyperParams,
-    grad_scale: torch.Tensor | None = None,
+    tensors: AdamWTensors, hyper: AdamWHyperParams, grad_scale: torch.Tensor | None = None
 ) -> None:
     """The fused path: ``torch._fused_adamw_`` with transformed hyper-parameters.
 
-    Takes the arguments of ``adamw_loop``; every tensor must pass :func:`fusable`.
-    float16/bfloat16 are computed in float32 by the kernel. With ``grad_scale`` the kernel
-    divides the gradients by it (and stores them so).
+    Takes the arguments of ``adamw_loop``; every tensor must pass :func:`fusable` and be
+    written back rounded to nearest (the kernel rounds). float16/bfloat16 are computed in
+    float32 by the kernel. With ``grad_scale`` the kernel divides the gradients by it (and
+    stores them so).
     """
+    params, grads, exp_avgs, exp_avg_sqs, steps = tensors[:5]
     counts = advance(steps)
     buckets: dict[tuple[torch.device, torch.dtype, float], list[int]] = {}
     for index, (p, t) in enumerate(zip(params, counts, strict=True)):

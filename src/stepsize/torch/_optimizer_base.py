@@ -18,6 +18,7 @@ from .._validation import check_bool, check_optional
 
 __all__ = [
     "AUTO_FUSED_DEVICES",
+    "COMMON_OPTIONS",
     "LOW_PRECISION",
     "ClosureOptimizer",
     "Path",
@@ -38,6 +39,15 @@ Path = Literal["fused", "foreach", "loop"]
 AUTO_FUSED_DEVICES = ("cpu", "cuda")
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+# Options every optimizer has, with their defaults (older pickles and state dicts lack some).
+COMMON_OPTIONS: dict[str, Any] = {
+    "foreach": None,
+    "fused": None,
+    "kahan_sum": None,
+    "stochastic_round": False,
+    "seed": None,
+}
 
 
 def check_switches(foreach: Any, fused: Any) -> tuple[bool | None, bool | None]:
@@ -141,6 +151,9 @@ class ClosureOptimizer(torch.optim.Optimizer):
     fused and its per-step scalars are computed on the host).
     """
 
+    # Options a loaded param group keeps from this optimizer when the state dict lacks them.
+    _kept_options: tuple[str, ...] = tuple(COMMON_OPTIONS)
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a parameter group; its options are validated like the defaults.
 
@@ -157,9 +170,18 @@ class ClosureOptimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:  # pickled before the switches existed
-            group.setdefault("foreach", None)
-            group.setdefault("fused", None)
+        for group in self.param_groups:  # pickled before these options existed
+            for key, value in COMMON_OPTIONS.items():
+                group.setdefault(key, value)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict; options a saved group lacks (saved before they existed, or by
+        transformers) keep this optimizer's values."""
+        groups = [dict(group) for group in state_dict["param_groups"]]
+        for group, current in zip(groups, self.param_groups, strict=False):
+            for key in self._kept_options:
+                group.setdefault(key, current[key])
+        super().load_state_dict({**state_dict, "param_groups": groups})
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
