@@ -212,7 +212,7 @@ class Adafactor(ClosureOptimizer):
             if not all(slow):
                 block_numel = self._block_numel if path == "fused" else None
                 fast = chosen.pick([i for i, s in enumerate(slow) if not s])
-                adafactor_fast(fast, hyper, self._workspace, block_numel)
+                adafactor_fast(fast, hyper, self._workspace, block_numel, path == "fused")
 
     def _state_for(self, p: torch.Tensor, group: dict[str, Any]) -> dict[str, Any]:
         """The state of ``p``, created on first use and kept in the working dtype and device."""

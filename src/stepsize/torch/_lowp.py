@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 
 from .._validation import check_bool, check_instance, check_int, check_optional, describe
+from ._chunks import chunk_numel, pieces
 from ._kahan import kahan_update, kahan_update_foreach
 from ._optimizer_base import LOW_PRECISION
 from ._stochastic_round import random_bits, stochastic_round, stream_key
@@ -179,8 +180,22 @@ def store(
         key: the random stream's key (with ``"stochastic"``: see ``stream_key``), else None.
     """
     p, new = local(p), local(new)
+    comp = None if comp is None else local(comp)
+    whole = [p, new] if comp is None else [p, new, comp]
+    limit = chunk_numel(whole)
+    if limit is not None and p.numel() > limit:  # in cache-sized pieces (``_chunks.py``)
+        for piece in pieces([p.numel()], limit):
+            piece_comp = None if comp is None else piece.of(comp)
+            piece_key = None if key is None else key + piece.start
+            _store(piece.of(p), piece.of(new), rounding, piece_comp, piece_key)
+        return
+    _store(p, new, rounding, comp, key)
+
+
+def _store(
+    p: torch.Tensor, new: torch.Tensor, rounding: Rounding, comp: Any, key: int | None
+) -> None:
     if rounding == "kahan":
-        comp = local(comp)
         rounded, comp_new = kahan_update(p.float(), new, comp)
         p.copy_(rounded)
         comp.copy_(comp_new)
