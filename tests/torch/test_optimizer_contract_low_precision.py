@@ -11,28 +11,23 @@ are tested in ``test_compiled_paths.py``.
 
 from __future__ import annotations
 
-import copy
 import io
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from cases.closeness import (  # noqa: E402
-    assert_close,
-    assert_compensated_close,
-    assert_within_ulps,
-)
+from cases.closeness import assert_within_ulps  # noqa: E402
 from cases.torch_contract import (  # noqa: E402
     assert_identical,
     assert_steps,
     dtypes,
     per_optimizer,
     resume_runs,
-    state_of,
     step_with,
     train_tiny_model,
 )
+from cases.torch_low_precision import follow_step_by_step  # noqa: E402
 from stepsize.torch._lowp import KAHAN_KEY  # noqa: E402
 
 LOW = [torch.bfloat16, torch.float16]
@@ -42,32 +37,6 @@ STEPS = 5
 def _config(info):
     """A configuration with weight decay and a first moment (the most state to compare)."""
     return info.configs[info.resume_configs[0]]
-
-
-def assert_step_matches(info, ours, theirs, dtype) -> None:
-    """One step from equal values: parameters and low-precision state within a unit, float32
-    state per float32, p + kahan_comp to the precision of the compensated pair."""
-    (params, optimizer), (ref_params, reference) = ours, theirs
-    assert_within_ulps([p.cpu() for p in params], ref_params, dtype, what="params")
-    mine, expected = state_of(info, optimizer, params), state_of(info, reference, ref_params)
-    pairs = zip(mine, expected, strict=True)
-    for index, (state, ref_state) in enumerate(pairs):
-        assert state.keys() == ref_state.keys(), index
-        for key, value in state.items():
-            expected, what = ref_state[key], f"state[{index}][{key}]"
-            assert value.dtype == expected.dtype == info.state_dtype(dtype), what
-            if value.dtype == dtype:
-                assert_within_ulps(value.cpu(), expected, dtype, what=what)
-            else:
-                assert_close(value.cpu(), expected, value.dtype, what=what)
-    for index, (p, q) in enumerate(zip(params, ref_params, strict=True)):
-        state, ref_state = optimizer.state[p], reference.state[q]
-        assert (KAHAN_KEY in state) == (KAHAN_KEY in ref_state), index
-        if KAHAN_KEY in ref_state:
-            comp, ref_comp = state[KAHAN_KEY], ref_state[KAHAN_KEY]
-            assert comp.dtype == dtype, index
-            pair = (p.cpu(), comp.cpu(), q, ref_comp)
-            assert_compensated_close(*pair, dtype, what=f"p + kahan_comp [{index}]")
 
 
 @per_optimizer("precision", "device,path")
@@ -82,17 +51,8 @@ def test_paths_match_the_cpu_reference_loop_step_by_step(
     params = make_params(info.shapes, dtype, device=device)
     reference = info.make(info.groups(ref_params, config), "loop", **config, **options)
     optimizer = info.make(info.groups(params, config), path, **config, **options)
-    for step_grads in make_grads(ref_params, STEPS):
-        step_with(reference, ref_params, [step_grads])
-        step_with(optimizer, params, [[g.to(device) for g in step_grads]])
-        assert_step_matches(info, (params, optimizer), (ref_params, reference), dtype)
-        with torch.no_grad():
-            for p, q in zip(params, ref_params, strict=True):
-                p.copy_(q)
-        saved = copy.deepcopy(reference.state_dict())
-        for group, ours in zip(saved["param_groups"], optimizer.param_groups, strict=True):
-            group.update(foreach=ours["foreach"], fused=ours["fused"])
-        optimizer.load_state_dict(saved)
+    grads = make_grads(ref_params, STEPS)
+    follow_step_by_step(info, (params, optimizer), (ref_params, reference), grads, dtype)
     assert_steps(optimizer, params, STEPS)
 
 

@@ -67,6 +67,9 @@ class CompiledKernel:
 
     def __call__(self, *args: Any) -> None:
         """Runs the compiled function (compiling it on first use), else ``fn`` eagerly."""
+        if args[0].device.type in self._failed:
+            self.fn(*args)
+            return
         if self._compiled is None:
             self._compiled = torch.compile(
                 self.fn, dynamic=True, fullgraph=True, options=_INDUCTOR_OPTIONS
