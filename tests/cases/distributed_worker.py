@@ -32,7 +32,8 @@ from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 
 from cases.distributed import (
-    DEFAULTS,
+    CHECKPOINTS,
+    DTYPES,
     MAX_GRAD_NORM,
     OPTIMIZERS,
     STEPS,
@@ -74,7 +75,7 @@ def _train(model, opt, batches, rank, world) -> None:
 
 
 def _ddp(name: str, rank: int, world: int, tmp: Path) -> dict:
-    ddp = DistributedDataParallel(make_model())
+    ddp = DistributedDataParallel(make_model(DTYPES[name]))
     opt = OPTIMIZERS[name](ddp.parameters())
     _train(ddp, opt, make_batches(STEPS), rank, world)
     return snapshot(ddp.module, opt)
@@ -108,8 +109,8 @@ def _ddp_accumulation(name: str, rank: int, world: int, tmp: Path) -> dict:
     return result
 
 
-def _fsdp_model(mesh) -> torch.nn.Module:
-    model = make_model()
+def _fsdp_model(mesh, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    model = make_model(dtype)
     for layer in model:
         if isinstance(layer, torch.nn.Linear):
             fully_shard(layer, mesh=mesh)
@@ -118,7 +119,7 @@ def _fsdp_model(mesh) -> torch.nn.Module:
 
 
 def _fsdp(name: str, rank: int, world: int, tmp: Path) -> dict:
-    model = _fsdp_model(init_device_mesh("cpu", (world,)))
+    model = _fsdp_model(init_device_mesh("cpu", (world,)), DTYPES[name])
     opt = OPTIMIZERS[name](model.parameters())
     _train(model, opt, make_batches(STEPS), rank, world)
     return {"params": _full_params(model), "state": _full_optimizer_state(model, opt)}
@@ -156,7 +157,7 @@ def _fsdp_checkpoint(name: str, rank: int, world: int, tmp: Path) -> dict:
     batches = make_batches(STEPS)
     half = STEPS // 2
     path = tmp / f"checkpoint_{name}"
-    model = _fsdp_model(mesh)
+    model = _fsdp_model(mesh, DTYPES[name])
     opt = OPTIMIZERS[name](model.parameters())
     _train(model, opt, batches[:half], rank, world)
     model_state, optim_state = get_state_dict(model, opt)
@@ -164,7 +165,7 @@ def _fsdp_checkpoint(name: str, rank: int, world: int, tmp: Path) -> dict:
     _train(model, opt, batches[half:], rank, world)
     uninterrupted = _full_params(model)
 
-    model = _fsdp_model(mesh)
+    model = _fsdp_model(mesh, DTYPES[name])
     opt = OPTIMIZERS[name](model.parameters())
     model_state, optim_state = get_state_dict(model, opt)
     loaded = {"model": model_state, "optim": optim_state}
@@ -183,7 +184,7 @@ CASES = {
     "ddp_accumulation_adamw": (_ddp_accumulation, "adamw"),
     **{f"fsdp_{name}": (_fsdp, name) for name in OPTIMIZERS},
     "fsdp_accumulation_adafactor": (_fsdp_accumulation, "adafactor_beta1"),
-    **{f"fsdp_checkpoint_{name}": (_fsdp_checkpoint, name) for name in DEFAULTS},
+    **{f"fsdp_checkpoint_{name}": (_fsdp_checkpoint, name) for name in CHECKPOINTS},
 }
 
 

@@ -32,7 +32,7 @@ import torch
 
 from ._adamw import AdamWHyperParams, AdamWTensors
 from ._chunks import batches, chunk_numel
-from ._lowp import store_foreach
+from ._lowp import local, store_foreach
 from ._optimizer_base import AUTO_FUSED_DEVICES, fused_devices, working_dtype
 
 __all__ = ["adamw_foreach", "adamw_fused", "advance", "fusable", "fused_hyperparameters"]
@@ -127,12 +127,12 @@ def adamw_foreach(
             continue
         rounding = hyper.rounding(dtype)
         keys = [hyper.key(counts[i], at) for i, at in zip(index, chosen.positions, strict=True)]
-        comps = [c for c in chosen.compensations if c is not None]
-        limit = chunk_numel([x for xs in (*chosen[:4], comps) for x in xs])
-        for batch in batches([p.numel() for p in chosen.params], limit):
+        # Elementwise work: on the local shards of DTensors, in pieces on the CPU.
+        whole = [[local(x) for x in xs if x is not None] for xs in (*chosen[:4], chosen[5])]
+        limit = chunk_numel([x for xs in whole for x in xs])
+        for batch in batches([p.numel() for p in whole[0]], limit):
             ps, gs, ms, vs, cs = (
-                [piece.of(xs[piece.index]) if xs else None for piece in batch]
-                for xs in (*chosen[:4], comps)
+                [piece.of(xs[piece.index]) if xs else None for piece in batch] for xs in whole
             )
             pw, gw, mw, vw = ([x.float() for x in xs] for xs in (ps, gs, ms, vs))
             if scale is not None:
