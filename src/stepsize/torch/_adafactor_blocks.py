@@ -167,9 +167,11 @@ class FactoredBlocks:
         """p ← decay·p + factor·g_ij·c_j/√row_i (or through exp_avg), last block first."""
         plan = self.plan
         a = self.row.rsqrt().mul_(factor).unsqueeze(-1)
-        compiled = self.low and beta1 is None and self.write is not None and self.write[3]
-        if compiled and factored_update(self.p, self.g, a, c.unsqueeze(-2), decay, *self.write[:3]):
-            return
+        write = self.write
+        if self.low and beta1 is None and write is not None and write[3]:
+            rounding, comp, key, _ = write
+            if factored_update(self.p, self.g, a, c.unsqueeze(-2), decay, rounding, comp, key):
+                return
         a_blocks, c_blocks = plan.split(a), plan.per_batch(c.unsqueeze(-2))
         e_blocks: Sequence[torch.Tensor] = ()
         if beta1 is not None:
@@ -200,7 +202,7 @@ class FactoredBlocks:
         if self.write is None:
             raise ValueError("a low-precision parameter needs its write options")
         rounding, comp, key, _ = self.write
-        offset = block.storage_offset() - self.p.storage_offset()  # its first element's index
+        offset = int(block.storage_offset() - self.p.storage_offset())  # its first element
         comp_block = None if comp is None else comp.view(-1)[offset : offset + block.numel()]
         key = None if key is None else key + offset
         store(block, new, rounding, None if comp_block is None else comp_block.view_as(block), key)

@@ -128,20 +128,20 @@ def adamw_foreach(
         rounding = hyper.rounding(dtype)
         keys = [hyper.key(counts[i], at) for i, at in zip(index, chosen.positions, strict=True)]
         # Elementwise work: on the local shards of DTensors, in pieces on the CPU.
-        whole = [[local(x) for x in xs if x is not None] for xs in (*chosen[:4], chosen[5])]
-        limit = chunk_numel([x for xs in whole for x in xs])
+        whole = [[local(x) for x in xs] for xs in chosen[:4]]
+        comps = [local(c) for c in chosen.compensations if c is not None]
+        limit = chunk_numel([x for xs in (*whole, comps) for x in xs])
         for batch in batches([p.numel() for p in whole[0]], limit):
-            ps, gs, ms, vs, cs = (
-                [piece.of(xs[piece.index]) if xs else None for piece in batch] for xs in whole
-            )
+            ps, gs, ms, vs = ([piece.of(xs[piece.number]) for piece in batch] for xs in whole)
+            cs = [piece.of(comps[piece.number]) if comps else None for piece in batch]
             pw, gw, mw, vw = ([x.float() for x in xs] for xs in (ps, gs, ms, vs))
             if scale is not None:
                 torch._foreach_div_(gw, scale)
                 torch._foreach_copy_(gs, gw)  # leave .grad unscaled, as GradScaler does
-            _foreach_update(pw, gw, mw, vw, [sizes[piece.index] for piece in batch], hyper)
+            _foreach_update(pw, gw, mw, vw, [sizes[piece.number] for piece in batch], hyper)
             for dst, src in ((ms, mw), (vs, vw)):
                 torch._foreach_copy_(dst, src)
-            at = [_offset(keys[piece.index], piece.start) for piece in batch]
+            at = [_offset(keys[piece.number], piece.start) for piece in batch]
             store_foreach(ps, pw, rounding, cs, at)
 
 

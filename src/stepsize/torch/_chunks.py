@@ -22,9 +22,9 @@ CPU_CHUNK_NUMEL = 1 << 18
 
 
 class Piece(NamedTuple):
-    """Elements [start, stop) of the flat view of tensor number ``index``."""
+    """Elements [start, stop) of the flat view of tensor number ``number``."""
 
-    index: int
+    number: int
     start: int
     stop: int
 
@@ -46,17 +46,17 @@ def chunk_numel(tensors: Sequence[torch.Tensor]) -> int | None:
 
 def pieces(sizes: Sequence[int], limit: int | None) -> Iterator[Piece]:
     """The pieces of tensors of ``sizes`` elements, each at most ``limit`` (None: whole)."""
-    for index, size in enumerate(sizes):
+    for number, size in enumerate(sizes):
         step = size if limit is None else limit
         for start in range(0, size, max(step, 1)):
-            yield Piece(index, start, min(start + step, size))
+            yield Piece(number, start, min(start + step, size))
 
 
 def batches(sizes: Sequence[int], limit: int | None) -> Iterator[list[Piece]]:
     """Consecutive pieces grouped into lists of at most ``limit`` elements (None: one list).
 
     Example:
-        >>> [[(p.index, p.start, p.stop) for p in b] for b in batches([3, 10, 2], 4)]
+        >>> [[tuple(piece) for piece in b] for b in batches([3, 10, 2], 4)]
         [[(0, 0, 3)], [(1, 0, 4)], [(1, 4, 8)], [(1, 8, 10), (2, 0, 2)]]
     """
     batch: list[Piece] = []
