@@ -1,7 +1,9 @@
 """``stepsize demo``: train a small model on scikit-learn's digits with stepsize's optimizers.
 
 PyTorch (default): ``stepsize.torch`` AdamW and Adafactor with warmup schedules and gradient
-accumulation, against ``torch.optim.AdamW``. Keras (``--framework tf``): ``model.fit`` with
+accumulation, against ``torch.optim.AdamW``; with ``--precision bf16``, AdamW in float32
+next to bfloat16 weights rounded to nearest, with Kahan summation and with stochastic
+rounding. Keras (``--framework tf``): ``model.fit`` with
 ``stepsize.tf.create_optimizer``, a custom loop with ``AdamWeightDecay`` and
 ``GradientAccumulator``, against Keras' AdamW. Shows progress bars on stderr, prints a summary
 table and writes the LR and loss plots and a metrics JSON into the output folder.
@@ -75,6 +77,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick", action="store_true", help=f"a short smoke run ({QUICK_EPOCHS} epochs)"
     )
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bf16"),
+        default="float32",
+        help="bf16: train AdamW with bfloat16 weights (round to nearest, Kahan summation, "
+        "stochastic rounding) next to float32 (PyTorch only)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, weights, order")
     parser.add_argument(
         "--no-progress", action="store_true", help="do not show progress bars (stderr)"
@@ -128,12 +137,19 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--epochs must be >= 1, got {epochs}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out must be a folder, got the file {str(args.out)!r}")
+    precision = getattr(args, "precision", "float32")
+    if precision != "float32" and framework != "torch":
+        raise UsageError(f"--precision {precision} needs --framework torch, got {framework}")
 
     from stepsize.cli import _demo_data, _demo_report
 
     started = time.perf_counter()  # the framework import counts: users wait for it too
     trainer: _Trainer
-    if framework == "torch":
+    if precision == "bf16":
+        from stepsize.cli import _demo_precision
+
+        trainer, title = _demo_precision, "PyTorch, bfloat16 weights"
+    elif framework == "torch":
         from stepsize.cli import _demo_torch
 
         trainer, title = _demo_torch, "PyTorch"
@@ -151,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
     runs = trainer.train_all(data, epochs=epochs, seed=args.seed, progress=not args.no_progress)
     meta = {
         "framework": framework,
+        "precision": precision,
         "epochs": epochs,
         "seed": args.seed,
         "quick": bool(args.quick),
