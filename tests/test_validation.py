@@ -125,3 +125,12 @@ def test_describe_keeps_messages_short_for_any_value():
             raise RuntimeError("no repr")
 
     assert describe(Broken()).startswith("<Broken instance")
+
+
+def test_describe_keeps_multi_line_reprs_on_one_line():
+    class Matrix:
+        def __repr__(self):
+            return "matrix([[1, 2],\n        [3, 4]])"
+
+    assert describe(Matrix()) == "matrix([[1, 2], [3, 4]])"
+    assert describe("a\nb") == "'a\\nb'"  # a string's repr escapes its newline

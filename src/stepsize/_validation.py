@@ -58,11 +58,13 @@ def describe(value: Any) -> str:
         '100000000000000000...0000000000000000000'
     """
     try:
-        return _REPR.repr(value)
+        text = _REPR.repr(value)
     except Exception:  # a repr that raises, or an int over Python's digit limit
         if isinstance(value, int):
             return f"<int of {value.bit_length()} bits>"
         return f"<{type(value).__name__} object>"
+    # An array's or a tensor's repr spans lines (a string's escapes its newlines).
+    return " ".join(text.split()) if "\n" in text else text
 
 
 def _got(value: Any) -> str:

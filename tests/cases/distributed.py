@@ -36,6 +36,7 @@ __all__ = [
     "plain_state",
     "snapshot",
     "train_reference",
+    "train_windows",
     "windows",
 ]
 
@@ -134,6 +135,25 @@ def concatenate(batches: list[tuple[torch.Tensor, torch.Tensor]], sizes: list[in
         joined.append((torch.cat(xs), torch.cat(ys)))
         start += size
     return joined
+
+
+def train_windows(
+    optimizer: str, batches: list, sizes: list[int], scheduler: bool = False
+) -> tuple[dict, list[float]]:
+    """One process, one plain update per window on its joined micro-batches (``sizes``), with
+    the schedule if ``scheduler``; the results dict of a case, and the lr after each update."""
+    model = make_model()
+    opt = OPTIMIZERS[optimizer](model.parameters())
+    sched = make_schedule(opt) if scheduler else None
+    lrs = []
+    for x, y in concatenate(batches, sizes):
+        loss_fn(model, x, y).backward()
+        opt.step()
+        opt.zero_grad()
+        if sched is not None:
+            sched.step()
+            lrs.append(sched.get_last_lr()[0])
+    return snapshot(model, opt), lrs
 
 
 def train_reference(optimizer: str, batches: list) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from cases.distributed import (
     plain_state,
     snapshot,
 )
+from cases.distributed_failures import run_micro_batch
 from stepsize.torch import GradientAccumulation
 
 __all__ = ["CASES", "main"]
@@ -151,6 +153,42 @@ def _fsdp_accumulation(name: str, rank: int, world: int, tmp: Path) -> dict:
     }
 
 
+# Micro-batches (by index) that raise, and where; see cases.distributed_failures. With steps=4:
+# DDP keeps the window when its synchronizing micro-batch fails before its backward (4) and
+# discards it when it fails after (10); the others are isolated. FSDP2 discards the window.
+DDP_FAILURES = {1: "backward", 4: "forward", 7: "after", 10: "after"}
+FSDP_FAILURES = {1: "backward", 7: "forward"}
+
+
+def _accumulation_with_failures(model, opt, failures, rank, world) -> dict:
+    """15 micro-batches, steps=4, with a schedule; the micro-batches in ``failures`` raise."""
+    scheduler = make_schedule(opt)
+    acc = GradientAccumulation(model, opt, scheduler, steps=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i, (x, y) in enumerate(make_batches(15)):
+            x, y = _rank_slice(x, rank, world), _rank_slice(y, rank, world)
+            run_micro_batch(acc, model, x, y, failures.get(i))
+    return {
+        "counters": [acc.micro_steps, acc.optimizer_steps, acc.pending, scheduler.last_epoch],
+        "warnings": [str(w.message) for w in caught if w.category is RuntimeWarning],
+    }
+
+
+def _ddp_failures(name: str, rank: int, world: int, tmp: Path) -> dict:
+    ddp = DistributedDataParallel(make_model())
+    opt = OPTIMIZERS[name](ddp.parameters())
+    result = _accumulation_with_failures(ddp, opt, DDP_FAILURES, rank, world)
+    return {**result, **snapshot(ddp.module, opt)}
+
+
+def _fsdp_failures(name: str, rank: int, world: int, tmp: Path) -> dict:
+    model = _fsdp_model(init_device_mesh("cpu", (world,)))
+    opt = OPTIMIZERS[name](model.parameters())
+    result = _accumulation_with_failures(model, opt, FSDP_FAILURES, rank, world)
+    return {**result, "params": _full_params(model), "state": _full_optimizer_state(model, opt)}
+
+
 def _fsdp_checkpoint(name: str, rank: int, world: int, tmp: Path) -> dict:
     """Train, save with DCP, train on; load into fresh objects and train on again."""
     mesh = init_device_mesh("cpu", (world,))
@@ -184,6 +222,8 @@ CASES = {
     "ddp_accumulation_adamw": (_ddp_accumulation, "adamw"),
     **{f"fsdp_{name}": (_fsdp, name) for name in OPTIMIZERS},
     "fsdp_accumulation_adafactor": (_fsdp_accumulation, "adafactor_beta1"),
+    "ddp_accumulation_failures": (_ddp_failures, "adamw"),
+    "fsdp_accumulation_failures": (_fsdp_failures, "adamw"),
     **{f"fsdp_checkpoint_{name}": (_fsdp_checkpoint, name) for name in CHECKPOINTS},
 }
 

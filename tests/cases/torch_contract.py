@@ -6,6 +6,7 @@ Used by ``tests/torch/test_optimizer_contract*.py`` and the optimizers' own test
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "LAYOUTS",
     "REFERENCE",
     "assert_identical",
+    "assert_load_rejected",
     "assert_rejected",
     "assert_same_run",
     "assert_steps",
@@ -57,6 +59,7 @@ AXES = {
         dtype for dtype in info.grad_scaler_dtypes if dtype in (torch.float16, torch.bfloat16)
     ],
     "error_input": lambda info: info.error_inputs,
+    "group_error_input": lambda info: [error for error in info.error_inputs if error.in_groups],
 }
 
 
@@ -194,6 +197,25 @@ def assert_rejected(raised: pytest.ExceptionInfo, argument: str) -> None:
     if " must " in message:
         assert message.startswith(f"{argument} must "), message
         assert ", got " in message, message
+
+
+def assert_load_rejected(optimizer, params, state_dict, error, *words) -> str:
+    """``optimizer.load_state_dict(state_dict)`` raises ``error``, whose message has every one
+    of ``words``, and leaves the optimizer exactly as it was: its groups (options and
+    parameters) and its state, compared deeply. Returns the message."""
+    groups = describe_groups(optimizer)
+    before = copy.deepcopy((params, optimizer.state))
+    state_object = optimizer.state
+    with pytest.raises(error) as raised:
+        optimizer.load_state_dict(state_dict)
+    message = str(raised.value)
+    for word in words:
+        assert word in message, (word, message)
+    assert "\n" not in message, message
+    assert describe_groups(optimizer) == groups
+    assert optimizer.state is state_object
+    assert_identical((params, optimizer.state), before)
+    return message
 
 
 def _column_major(v):

@@ -34,11 +34,16 @@ __all__ = [
 
 
 class ErrorInput(NamedTuple):
-    """Constructor keyword arguments the optimizer must reject, how, and the argument named."""
+    """Constructor keyword arguments the optimizer must reject, how, and the argument named.
+
+    Rows whose ``kwargs`` are param group options (``in_groups``) must also be rejected by
+    ``add_param_group`` and, in a saved group, by ``load_state_dict``.
+    """
 
     kwargs: dict[str, Any]
     error: type[Exception]
     argument: str  # the message must contain it
+    in_groups: bool = True  # False for constructor-only arguments
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,8 @@ class OptimizerInfo:
         return self.name
 
     def make(self, params: Any, path: str = "auto", **hyper: Any) -> torch.optim.Optimizer:
-        """Our optimizer on ``path`` with ``hyper``."""
-        return self.cls(params, **hyper, **self.paths[path], **self.test_options)
+        """Our optimizer on ``path`` with ``hyper`` (which may override ``test_options``)."""
+        return self.cls(params, **{**self.test_options, **self.paths[path], **hyper})
 
     def make_reference(self, params: Any, **hyper: Any) -> torch.optim.Optimizer:
         """transformers' optimizer with ``hyper``."""
@@ -166,20 +171,37 @@ ADAMW = OptimizerInfo(
         ErrorInput({"lr": -1e-3}, ValueError, "lr"),
         ErrorInput({"lr": float("nan")}, ValueError, "lr"),
         ErrorInput({"lr": float("inf")}, ValueError, "lr"),
+        ErrorInput({"lr": 1e39}, ValueError, "lr"),  # inf in float32: inf·0 = NaN
+        ErrorInput({"lr": 10**400}, ValueError, "lr"),
         ErrorInput({"lr": "1e-3"}, TypeError, "lr"),
         ErrorInput({"lr": None}, TypeError, "lr"),
+        ErrorInput({"lr": True}, TypeError, "lr"),
         ErrorInput({"betas": (1.0, 0.999)}, ValueError, "betas[0]"),
         ErrorInput({"betas": (-0.1, 0.999)}, ValueError, "betas[0]"),
+        ErrorInput({"betas": (10**400, 0.999)}, ValueError, "betas[0]"),
         ErrorInput({"betas": (0.9, 1.0)}, ValueError, "betas[1]"),
         ErrorInput({"betas": (0.9, 1.5)}, ValueError, "betas[1]"),
+        ErrorInput({"betas": (0.9, float("nan"))}, ValueError, "betas[1]"),
         ErrorInput({"betas": (0.9, "x")}, TypeError, "betas[1]"),
+        ErrorInput({"betas": (0.9, False)}, TypeError, "betas[1]"),
         ErrorInput({"betas": (0.9,)}, ValueError, "betas"),
         ErrorInput({"betas": 0.9}, TypeError, "betas"),
         ErrorInput({"eps": -1e-8}, ValueError, "eps"),
+        ErrorInput({"eps": -1}, ValueError, "eps"),
+        # transformers accepts these: a zero gradient then gives 0/0 = NaN
+        ErrorInput({"eps": 0.0}, ValueError, "eps"),
+        ErrorInput({"eps": 1e-45}, ValueError, "eps"),  # subnormal in float32
+        ErrorInput({"eps": 10**400}, ValueError, "eps"),
         ErrorInput({"weight_decay": -0.01}, ValueError, "weight_decay"),
+        ErrorInput({"weight_decay": -1}, ValueError, "weight_decay"),
+        ErrorInput({"weight_decay": float("nan")}, ValueError, "weight_decay"),
         ErrorInput({"weight_decay": True}, TypeError, "weight_decay"),
+        # 1 − lr·weight_decay < −1: the parameters grow by that factor every step
+        ErrorInput({"lr": 1.0, "weight_decay": 2.5}, ValueError, "weight_decay"),
         ErrorInput({"correct_bias": None}, TypeError, "correct_bias"),
         ErrorInput({"correct_bias": 1}, TypeError, "correct_bias"),
+        ErrorInput({"correct_bias": "no"}, TypeError, "correct_bias"),
+        ErrorInput({"no_deprecation_warning": "yes"}, TypeError, "no_deprecation_warning", False),
         *_SHARED_ERRORS,
     ],
     state_keys=("exp_avg", "exp_avg_sq"),
@@ -260,25 +282,44 @@ ADAFACTOR = OptimizerInfo(
         ErrorInput({"lr": float("nan"), "relative_step": False}, ValueError, "lr"),
         ErrorInput({"lr": float("inf"), "relative_step": False}, ValueError, "lr"),
         ErrorInput({"lr": "1e-3", "relative_step": False}, TypeError, "lr"),
+        ErrorInput({"lr": True, "relative_step": False}, TypeError, "lr"),
+        ErrorInput({"lr": 1e39, "relative_step": False}, ValueError, "lr"),
         ErrorInput({"eps": 1e-30}, TypeError, "eps"),
         ErrorInput({"eps": (1e-30,)}, ValueError, "eps"),
         ErrorInput({"eps": (0.0, 1e-3)}, ValueError, "eps[0]"),
         ErrorInput({"eps": (-1e-30, 1e-3)}, ValueError, "eps[0]"),
+        ErrorInput({"eps": (-1, 1e-3)}, ValueError, "eps[0]"),
+        # transformers accepts it: g² + eps[0] vanishes in float32, then 0/0 = NaN
+        ErrorInput({"eps": (1e-44, 1e-3)}, ValueError, "eps[0]"),
+        ErrorInput({"eps": (10**400, 1e-3)}, ValueError, "eps[0]"),
+        ErrorInput({"eps": (True, 1e-3)}, TypeError, "eps[0]"),
         ErrorInput({"eps": (1e-30, -1e-3)}, ValueError, "eps[1]"),
+        ErrorInput({"eps": (1e-30, 1e39)}, ValueError, "eps[1]"),
         ErrorInput({"eps": (1e-30, "x")}, TypeError, "eps[1]"),
         ErrorInput({"clip_threshold": 0.0}, ValueError, "clip_threshold"),
         ErrorInput({"clip_threshold": -1.0}, ValueError, "clip_threshold"),
+        ErrorInput({"clip_threshold": 1e-40}, ValueError, "clip_threshold"),  # 0 in float32
         ErrorInput({"clip_threshold": float("nan")}, ValueError, "clip_threshold"),
+        ErrorInput({"clip_threshold": False}, TypeError, "clip_threshold"),
         ErrorInput({"decay_rate": 0.5}, ValueError, "decay_rate"),
         ErrorInput({"decay_rate": float("-inf")}, ValueError, "decay_rate"),
+        ErrorInput({"decay_rate": float("nan")}, ValueError, "decay_rate"),
+        ErrorInput({"decay_rate": -(10**400)}, ValueError, "decay_rate"),
         ErrorInput({"beta1": 1.0}, ValueError, "beta1"),
         ErrorInput({"beta1": -0.1}, ValueError, "beta1"),
         ErrorInput({"beta1": "0.9"}, TypeError, "beta1"),
+        ErrorInput({"beta1": True}, TypeError, "beta1"),
         ErrorInput({"weight_decay": -0.01}, ValueError, "weight_decay"),
+        ErrorInput({"weight_decay": -1}, ValueError, "weight_decay"),
         ErrorInput({"weight_decay": float("inf")}, ValueError, "weight_decay"),
+        ErrorInput({"weight_decay": 1e39}, ValueError, "weight_decay"),
         ErrorInput({"scale_parameter": None}, TypeError, "scale_parameter"),
         ErrorInput({"relative_step": "no"}, TypeError, "relative_step"),
         ErrorInput({"warmup_init": 0}, TypeError, "warmup_init"),
+        ErrorInput({"block_numel": 0}, ValueError, "block_numel", False),
+        ErrorInput({"block_numel": 10**400}, ValueError, "block_numel", False),
+        ErrorInput({"block_numel": 1.5}, TypeError, "block_numel", False),
+        ErrorInput({"block_numel": True}, TypeError, "block_numel", False),
         *_SHARED_ERRORS,
     ],
     state_keys=("exp_avg", "exp_avg_sq", "exp_avg_sq_row", "exp_avg_sq_col", "RMS"),

@@ -7,6 +7,9 @@
   our signature.
 * ``VALID_CALLS``: valid arguments after the optimizer for each schedule function.
 * ``FUNCTION_ERRORS``: bad arguments of the schedule functions, with the argument named.
+* ``DEFAULT_LR_ERRORS``: optimizers whose default lr the polynomial and min_lr functions cannot
+  use (zero, NaN, negative, a tensor of two, missing), with the argument named.
+* ``PLATEAU_ERRORS``: bad ``get_reduce_on_plateau_schedule`` keyword arguments.
 * ``DISPATCH_CASES`` / ``DISPATCH_ERRORS``: ``get_scheduler`` calls compared with 4.46.3.
 * ``make_optimizer``: an SGD optimizer with one parameter group per lr.
 """
@@ -97,6 +100,70 @@ FUNCTION_ERRORS: list[tuple[str, dict, type, str]] = [
     ("get_wsd_schedule", {"num_warmup_steps": 2, "num_decay_steps": 2, "num_stable_steps": 3,
                           "min_lr_ratio": 2}, ValueError, "min_lr_ratio"),
 ]  # fmt: skip
+
+_POLYNOMIAL = "get_polynomial_decay_schedule_with_warmup"
+_MIN_LR = "get_cosine_with_min_lr_schedule_with_warmup"
+_DEFAULT_LR = "optimizer.defaults['lr']"
+
+# (the optimizer's default lr, function, kwargs after the optimizer, exception, the argument the
+# message names); MISSING: optimizer.defaults has no "lr". Every group's lr stays 10.
+MISSING = object()
+DEFAULT_LR_ERRORS: list[tuple[Any, str, dict, type, str]] = [
+    (0.0, _MIN_LR, {**_W_T, "min_lr": 0.1}, ValueError, "min_lr"),  # ZeroDivisionError once
+    (0.05, _MIN_LR, {**_W_T, "min_lr": 0.1}, ValueError, _DEFAULT_LR),
+    (float("nan"), _MIN_LR, {**_W_T, "min_lr": 0.1}, ValueError, _DEFAULT_LR),
+    (float("inf"), _MIN_LR, {**_W_T, "min_lr": 0.1}, ValueError, _DEFAULT_LR),
+    (-1.0, _MIN_LR, {**_W_T, "min_lr": 0.1}, ValueError, _DEFAULT_LR),
+    ("0.1", _MIN_LR, {**_W_T, "min_lr": 0.1}, TypeError, _DEFAULT_LR),
+    (None, _MIN_LR, {**_W_T, "min_lr": 0.1}, TypeError, _DEFAULT_LR),
+    (MISSING, _MIN_LR, {**_W_T, "min_lr": 0.1}, ValueError, _DEFAULT_LR),
+    ("tensor2", _MIN_LR, {**_W_T, "min_lr": 0.1}, ValueError, _DEFAULT_LR),
+    ("meta", _MIN_LR, {**_W_T, "min_lr": 0.1}, ValueError, _DEFAULT_LR),
+    (0.0, _POLYNOMIAL, _W_T, ValueError, "lr_end"),  # transformers' message
+    (float("nan"), _POLYNOMIAL, _W_T, ValueError, _DEFAULT_LR),
+    (10**400, _POLYNOMIAL, _W_T, ValueError, _DEFAULT_LR),
+    (True, _POLYNOMIAL, _W_T, TypeError, _DEFAULT_LR),
+    ("tensor2", _POLYNOMIAL, _W_T, ValueError, _DEFAULT_LR),
+    (MISSING, _POLYNOMIAL, _W_T, ValueError, _DEFAULT_LR),
+]
+
+# (get_reduce_on_plateau_schedule kwargs, exception, the argument named); two param groups
+PLATEAU_ERRORS: list[tuple[dict, type, str]] = [
+    ({"mode": "mn"}, ValueError, "mode"),
+    ({"mode": None}, TypeError, "mode"),
+    ({"factor": 1.0}, ValueError, "factor"),
+    ({"factor": -0.5}, ValueError, "factor"),
+    ({"factor": float("nan")}, ValueError, "factor"),
+    ({"factor": "0.5"}, TypeError, "factor"),
+    ({"patience": 2.5}, TypeError, "patience"),
+    ({"patience": -1}, ValueError, "patience"),
+    ({"threshold": float("nan")}, ValueError, "threshold"),
+    ({"threshold_mode": "relative"}, ValueError, "threshold_mode"),
+    ({"cooldown": -1}, ValueError, "cooldown"),
+    ({"min_lr": -1e-3}, ValueError, "min_lr"),
+    ({"min_lr": [0.0]}, ValueError, "min_lr"),
+    ({"min_lr": [0.0, float("inf")]}, ValueError, "min_lr[1]"),
+    ({"min_lr": "0"}, TypeError, "min_lr"),
+    ({"eps": float("inf")}, ValueError, "eps"),
+    ({"verbose": True}, TypeError, "verbose"),  # torch does not take it
+]
+
+
+def default_lr_optimizer(default: Any):
+    """An SGD optimizer with group lr 10 whose ``defaults['lr']`` is ``default``."""
+    import torch
+
+    optimizer = make_optimizer(lrs=(10.0,))
+    if default is MISSING:
+        del optimizer.defaults["lr"]
+    elif default == "tensor2":
+        optimizer.defaults["lr"] = torch.tensor([0.1, 0.2])
+    elif default == "meta":
+        optimizer.defaults["lr"] = torch.tensor(0.1, device="meta")
+    else:
+        optimizer.defaults["lr"] = default
+    return optimizer
+
 
 # get_scheduler(name, ...) calls that transformers 4.46.3 dispatches the same way:
 # (name, num_warmup_steps, num_training_steps, scheduler_specific_kwargs)

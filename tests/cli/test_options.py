@@ -1,17 +1,23 @@
 """Options shared by ``show`` and ``plot``: parsing ``--set`` and building schedules."""
 
 import argparse
+import math
+import re
 
 import pytest
 
 from stepsize import schedules
+from stepsize._validation import MAX_STEPS
 from stepsize.cli._options import (
     UsageError,
     add_schedule_options,
     build_schedule,
+    check_lr,
     horizon,
+    integer,
     parse_settings,
     parse_value,
+    real,
     step_count,
 )
 
@@ -121,3 +127,58 @@ def test_horizon_and_step_count():
     assert step_count(_args("--steps", "3"), [linear]) == 3
     with pytest.raises(UsageError, match=r"^--steps must be an integer >= 1, got 0$"):
         step_count(_args("--steps", "0"), [linear])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--set", "min_lr=2.0"], "min_lr must be <= --lr (1.0), got 2.0"),
+        (["--set", "min_lr=-0.1"], "min_lr must be a finite number >= 0.0, got -0.1"),
+        (["--set", "min_lr=NaN"], "min_lr must be a finite number >= 0.0, got nan"),
+        (["--set", "min_lr=1e400"], "min_lr must be a finite number >= 0.0, got inf"),
+    ],
+)
+def test_min_lr_is_checked_against_the_lr(argv, message):
+    args = _args("--warmup-steps", "2", "--training-steps", "5", *argv)
+    with pytest.raises(UsageError, match=f"^{re.escape(message)}$"):
+        build_schedule("cosine_with_min_lr", args)
+    tiny = _args("--warmup-steps", "2", "--training-steps", "5", "--lr", "1e-300",
+                 "--set", "min_lr=5e-324")  # fmt: skip
+    assert 0.0 < build_schedule("cosine_with_min_lr", tiny).min_lr_rate < 1e-20
+
+
+@pytest.mark.parametrize("text", ["1e3", "", "0x10", "9" * 5000, "nan"])
+def test_integer_options_report_a_short_line(text):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^not an integer: ") as info:
+        integer(text)
+    assert len(str(info.value)) < 120
+    assert integer("1_000") == 1000 and integer(" 7 ") == 7
+
+
+def test_real_options_leave_range_checks_to_the_option():
+    assert real("1e400") == math.inf and real("-0") == 0.0
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^not a number: 'lots'$"):
+        real("lots")
+
+
+def test_the_horizon_and_steps_stop_at_2_63():
+    wsd = schedules.get("warmup_stable_decay", num_warmup_steps=MAX_STEPS,
+                        num_decay_steps=MAX_STEPS, num_stable_steps=MAX_STEPS)  # fmt: skip
+    assert horizon(wsd) == MAX_STEPS and step_count(_args(), [wsd]) == MAX_STEPS + 1
+    join = schedules.Join([wsd, wsd], [MAX_STEPS])
+    assert horizon(schedules.WithWarmup(join, MAX_STEPS)) == MAX_STEPS
+    assert step_count(_args("--steps", str(MAX_STEPS + 1)), [wsd]) == MAX_STEPS + 1
+    with pytest.raises(UsageError, match=r"^--steps must be an integer <= 9223372036854775809"):
+        step_count(_args("--steps", str(MAX_STEPS + 2)), [wsd])
+
+
+def test_the_lr_times_the_bound_must_be_finite():
+    one = schedules.Scale(schedules.get("constant"), 1e308)
+    assert check_lr(one, 1.5) == 1.5
+    message = "--lr 2.0 is too large for this schedule: the lr would reach 2.0 × 1e+308, beyond"
+    with pytest.raises(UsageError, match=f"^{re.escape(message)}"):
+        check_lr(one, 2.0)
+    deepest = schedules.get("constant")
+    for _ in range(schedules.MAX_DEPTH - 1):
+        deepest = schedules.Scale(deepest, 1.0)
+    assert check_lr(deepest, 1e308) == 1e308  # no Scale around it: the depth does not matter

@@ -9,7 +9,13 @@ import warnings
 
 import pytest
 
-from cases.schedule_errors import ANY_VALUE_OF_THE_TYPE, INVALID, Invalid, argument_value
+from cases.schedule_errors import (
+    ANY_VALUE_OF_THE_TYPE,
+    BEYOND_LIMITS,
+    INVALID,
+    Invalid,
+    argument_value,
+)
 from cases.schedules import COMPOSITION_NAMES, HF_NAMES
 from stepsize import schedules
 from stepsize._validation import describe
@@ -47,7 +53,7 @@ def test_get_names_missing_and_unexpected_arguments():
         schedules.get("constant", num_warmup_steps=1)
 
 
-@pytest.mark.parametrize("case", INVALID, ids=str)
+@pytest.mark.parametrize("case", INVALID + BEYOND_LIMITS, ids=str)
 def test_invalid_parameters_raise_naming_the_argument_and_the_value(case):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # warmup_stable_decay warns when given both T and S

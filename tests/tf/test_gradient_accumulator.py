@@ -142,3 +142,65 @@ def test_mirrored_strategy_replicas_accumulate_separately(weight_decay_rate, mir
     accumulator.reset()
     assert int(accumulator.step) == 0
     assert local_values(accumulator._gradients[0]) == [[0.0, 0.0], [0.0, 0.0]]
+
+
+def _state(accumulator):
+    return int(accumulator.step), values(accumulator.gradients)
+
+
+# (the gradients of a call after CALLS[0]; exception; the start of the message)
+BAD_CALLS = [
+    ([[1.0, 2.0], None, [[0.5], [0.5]]], ValueError,
+     "gradients[2] must have its accumulator's shape [1, 1], got shape [2, 1]"),
+    ([[1.0, 2.0, 3.0], None, [[0.5]]], ValueError,
+     "gradients[0] must have its accumulator's shape [2], got shape [3]"),
+    ([[1.0, 2.0], None, "0.5"], TypeError, "gradients[2] must be a float tensor, got '0.5' (str)"),
+    ([[1.0, 2.0], None, object()], TypeError, "gradients[2] must be a float tensor, got <object"),
+    ([[1.0, 2.0], None, tf.constant([[1]])], TypeError,
+     "gradients[2] must be a float tensor, got a int32 tensor of shape [1, 1]"),
+    ([[1.0, 2.0], None, tf.constant([[1j]])], TypeError, "gradients[2] must be a float tensor"),
+    ([[1.0, 2.0], None], ValueError, "gradients must hold 3 values"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("gradients", "error", "message"), BAD_CALLS)
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf_function"])
+def test_rejected_call_adds_nothing(gradients, error, message, graph):
+    accumulator = GradientAccumulator()
+    accumulator(as_tensors(CALLS[0]))
+    before = _state(accumulator)
+    gradients = [tf.constant(g) if isinstance(g, list) else g for g in gradients]
+    call = tf.function(accumulator) if graph else accumulator
+    with pytest.raises(error) as info:
+        call(gradients)
+    # tf.function prefixes the trace ("in user code: ...")
+    assert message in str(info.value), str(info.value)
+    assert _state(accumulator) == before
+    accumulator(as_tensors(CALLS[1]))  # still works
+    assert _state(accumulator) == (2, [[-1.0, 3.0], None, [[0.75]]])
+
+
+def test_shape_known_only_at_run_time_is_checked_before_anything_is_added():
+    accumulator = GradientAccumulator()
+    accumulator(as_tensors(CALLS[0]))
+    spec = [tf.TensorSpec([None]), tf.TensorSpec([None, None])]
+
+    @tf.function(input_signature=spec)
+    def accumulate(first, last):
+        accumulator([first, None, last])
+
+    accumulate(tf.constant([1.0, 1.0]), tf.constant([[1.0]]))
+    before = _state(accumulator)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="node gradients_2_shape"):
+        accumulate(tf.constant([1.0, 1.0]), tf.constant([[1.0, 2.0]]))
+    assert _state(accumulator) == before == (2, [[2.0, 3.0], None, [[1.5]]])
+
+
+def test_a_rejected_first_call_creates_no_accumulators():
+    accumulator = GradientAccumulator()
+    with pytest.raises(TypeError, match=r"gradients\[1\] must be a float tensor"):
+        accumulator([tf.constant([1.0]), "x"])
+    with pytest.raises(ValueError, match="should be called first"):
+        _ = accumulator.gradients
+    accumulator(as_tensors(CALLS[0]))
+    assert _state(accumulator) == (1, [[1.0, 2.0], None, [[0.5]]])

@@ -1,5 +1,6 @@
 """What is specific to ``stepsize.torch.Adafactor``: the worked example, its factored state,
-its lr options and its hyper-parameter record.
+its lr options, its hyper-parameter record, the values it rejects because they give NaN or
+make parameters grow, and state changed by hand.
 
 The contract every optimizer meets (transformers' numbers on every path and dtype, resume,
 GradScaler, ...) is in ``test_optimizer_contract.py``; the fast paths' own cases in
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -19,6 +21,7 @@ from cases.torch_contract import step_with  # noqa: E402
 from cases.torch_optimizers import ADAFACTOR, ADAFACTOR_CONFIGS  # noqa: E402
 from stepsize.torch import Adafactor  # noqa: E402
 from stepsize.torch._adafactor import AdafactorHyperParams, relative_step_size  # noqa: E402
+from stepsize.torch._optimizer_base import FLOAT32_TINY  # noqa: E402
 
 PATHS = ADAFACTOR.paths
 SHAPES = ADAFACTOR.shapes
@@ -116,3 +119,76 @@ def test_hyperparameter_record():
     assert relative_step_size(5, 0.3, False, False) == 0.3
     with pytest.raises(AttributeError):  # frozen
         hyper.lr = 1.0
+
+
+# ---- what cannot work, and state that does not fit ---------------------------------------------
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_smallest_eps_keeps_zero_gradients_finite(path):
+    """eps[0] = 1e-44 is subnormal in float32: g² + eps[0] underflows and a zero gradient gives
+    0/0 = NaN (transformers accepts it). The least eps[0] accepted, float32's smallest normal,
+    and the least clip_threshold give none, also when the second moments stop decaying."""
+    with pytest.raises(ValueError, match=r"^eps\[0\] must be a finite number in \[1\.17549"):
+        Adafactor([torch.nn.Parameter(torch.ones(2))], eps=(1e-44, 1e-3))
+    params = [torch.nn.Parameter(torch.ones(shape)) for shape in SHAPES]
+    for options in ({}, {"decay_rate": -1e300}, {"clip_threshold": FLOAT32_TINY, "beta1": 0.9}):
+        optimizer = Adafactor(params, eps=(FLOAT32_TINY, 0.0), **options, **PATHS[path])
+        for fill in (0.0, 1e-30, 0.0, 1.0, 0.0):
+            for p in params:
+                p.grad = torch.full(p.shape, fill)
+            optimizer.step()
+            assert all(torch.isfinite(p).all() for p in params), (options, fill)
+
+
+@pytest.mark.parametrize(
+    ("options", "least_lr"),
+    [
+        ({}, 1e-2 * 1e-3),  # ρ·eps[1]
+        ({"scale_parameter": False}, 1e-2),  # ρ
+        ({"lr": 0.5, "relative_step": False, "scale_parameter": False}, 0.5),
+    ],
+)
+def test_weight_decay_that_makes_every_parameter_grow_is_rejected(options, least_lr):
+    """The decay multiplies the parameters by 1 − weight_decay·lr_eff, lr_eff >= least_lr."""
+    bound = 2.0 / least_lr
+    with pytest.raises(ValueError, match=rf"^weight_decay must be <= {bound!r} here"):
+        Adafactor([torch.nn.Parameter(torch.ones(2))], **options, weight_decay=bound * 1.01)
+    Adafactor([torch.nn.Parameter(torch.ones(2))], **options, weight_decay=bound)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_state_changed_by_hand_to_another_shape_is_rejected(path, make_params, make_grads):
+    params = make_params(SHAPES)
+    optimizer = step_with(
+        Adafactor(params, beta1=0.9, **PATHS[path]), params, make_grads(params, 1)
+    )
+    for key in ("exp_avg", "exp_avg_sq_row", "exp_avg_sq_col"):
+        state = optimizer.state[params[2]]  # (5, 7)
+        saved, state[key] = state[key], torch.zeros(4)
+        with pytest.raises(ValueError, match=rf"^{key} has shape \(4,\), the parameter \(5, 7\)"):
+            optimizer.step()
+        state[key] = saved
+
+
+def test_numpy_arguments_are_plain_numbers(make_params, make_grads):
+    """NumPy scalars work as hyper-parameters (stored as Python numbers) and at step();
+    block_numel too."""
+    options = {"lr": 1e-2, "relative_step": False, "eps": (1e-30, 1e-3), "beta1": 0.5}
+    as_numpy = {
+        "lr": np.float64(1e-2),
+        "relative_step": np.bool_(False),
+        "eps": (np.float64(1e-30), np.float64(1e-3)),
+        "beta1": np.float16(0.5),
+    }
+    plain, numpy_params = make_params(SHAPES), make_params(SHAPES)
+    grads = make_grads(plain, 3)
+    step_with(Adafactor(plain, **options, block_numel=24), plain, grads)
+    numpy_run = Adafactor(numpy_params, **as_numpy, block_numel=np.int64(24))
+    step_with(numpy_run, numpy_params, grads)
+    group = numpy_run.param_groups[0]
+    assert [type(group[key]) for key in ("lr", "beta1", "relative_step")] == [float, float, bool]
+    assert [type(eps) for eps in group["eps"]] == [float, float]
+    assert type(numpy_run._block_numel) is int and numpy_run._block_numel == 24
+    for p, q in zip(plain, numpy_params, strict=True):
+        assert torch.equal(p, q)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -156,13 +157,44 @@ def test_state_dict_loads_with_weights_only_and_resumes():
     )
 
 
-def test_invalid_arguments():
-    with pytest.raises(TypeError, match="not an Optimizer"):
-        AdafactorSchedule(object())
-    sgd = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1)
-    with pytest.raises(TypeError, match="needs an Adafactor optimizer"):
-        AdafactorSchedule(sgd)
-    optimizer = Adafactor([torch.nn.Parameter(torch.ones(2))])
-    for bad in (-1.0, float("nan"), "x"):
-        with pytest.raises(ValueError, match=r"initial_lr: "):
-            AdafactorSchedule(optimizer, initial_lr=bad)
+@pytest.mark.parametrize(
+    ("optimizer", "initial_lr", "error", "message"),
+    [("not an optimizer", 0.0, TypeError,
+      "optimizer must be an Adafactor optimizer, got 'not an optimizer' (str)"),
+     ("sgd", 0.0, TypeError, "optimizer must be an Adafactor optimizer, got a SGD whose param "
+      "groups lack ['eps', 'scale_parameter', 'relative_step', 'warmup_init']"),
+     ("adafactor", -1.0, ValueError, "initial_lr must be a finite number >= 0.0, got -1.0"),
+     ("adafactor", float("nan"), ValueError, "initial_lr must be a finite number >= 0.0, got nan"),
+     ("adafactor", float("inf"), ValueError, "initial_lr must be a finite number >= 0.0, got inf"),
+     ("adafactor", "x", TypeError, "initial_lr must be a real number, got 'x' (str)"),
+     ("adafactor", None, TypeError, "initial_lr must be a real number, got None")],
+)  # fmt: skip
+def test_invalid_arguments(optimizer, initial_lr, error, message):
+    param = torch.nn.Parameter(torch.ones(2))
+    if optimizer == "sgd":
+        optimizer = torch.optim.SGD([param], lr=0.1)
+    elif optimizer == "adafactor":
+        optimizer = Adafactor([param])
+    with pytest.raises(error, match=re.escape(message)):
+        AdafactorSchedule(optimizer, initial_lr=initial_lr)
+
+
+@pytest.mark.parametrize(("epoch", "error"), [(-1, ValueError), (2.5, TypeError)])
+def test_step_checks_the_epoch(epoch, error):
+    scheduler = AdafactorSchedule(Adafactor([torch.nn.Parameter(torch.ones(2))]))
+    with pytest.raises(error, match="epoch must be an integer"):
+        scheduler.step(epoch)
+    assert (scheduler.last_epoch, scheduler._step_count) == (0, 1)
+
+
+def test_loads_transformers_state():
+    hf = pytest.importorskip("transformers.optimization")
+    params = _params()
+    their_opt = hf.Adafactor(params)
+    theirs = hf.AdafactorSchedule(their_opt, initial_lr=1e-3)
+    _train(their_opt, params, theirs, steps=3)
+    ours = AdafactorSchedule(Adafactor(_params()), initial_lr=1e-3)
+    ours.load_state_dict(theirs.state_dict())
+    assert ours.last_epoch == theirs.last_epoch == 3
+    assert ours.get_last_lr() == pytest.approx([float(lr) for lr in theirs.get_last_lr()])
+    assert all(type(lr) is float for lr in ours.get_last_lr())

@@ -1,13 +1,18 @@
 """What is specific to ``stepsize.torch.AdamW``: its known value, the decay the fused kernel
-cannot fold, the dispatch to torch's fused kernel, and its step counters.
+cannot fold, the dispatch to torch's fused kernel, its step counters, the hyper-parameters it
+rejects because they give NaN, and state that does not fit the fused kernel.
 
 The contract every optimizer meets (transformers' numbers on every path and dtype, resume,
 GradScaler, ...) is in ``test_optimizer_contract.py``.
 """
 
 import io
+import math
+import subprocess
+import sys
 import warnings
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -17,6 +22,7 @@ from cases.torch_contract import step_with  # noqa: E402
 from cases.torch_optimizers import ADAMW, ADAMW_CONFIGS  # noqa: E402
 from stepsize.torch import AdamW  # noqa: E402
 from stepsize.torch import _adamw_optimizer as optimizer_module  # noqa: E402
+from stepsize.torch._optimizer_base import FLOAT32_MAX, FLOAT32_TINY  # noqa: E402
 
 PATHS = ADAMW.paths
 SHAPES = ADAMW.shapes
@@ -202,3 +208,96 @@ def test_load_casts_state_to_parameter_dtype_and_keeps_step_float32(make_params,
     assert_steps(resumed, wide, 1)
     step_with(resumed, wide, make_grads(wide, 1))
     assert_steps(resumed, wide, 2)
+
+
+# ---- what cannot work, and state that does not fit ---------------------------------------------
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_smallest_eps_keeps_zero_gradients_finite(path):
+    """eps=0 gives 0/0 = NaN where the gradient is zero (transformers accepts it); the least eps
+    accepted, float32's smallest normal, gives none, with zero and underflowing gradients."""
+    with pytest.raises(ValueError, match=r"^eps must be a finite number >= 1\.17549435"):
+        AdamW([torch.nn.Parameter(torch.ones(2))], eps=0.0)
+    p = torch.nn.Parameter(torch.ones(4))
+    opt = AdamW([p], eps=FLOAT32_TINY, **PATHS[path])
+    for grad in (torch.zeros(4), torch.full((4,), 1e-30), torch.zeros(4)):  # g² = 0 in float32
+        p.grad = grad
+        opt.step()
+        assert torch.isfinite(p).all() and torch.isfinite(opt.state[p]["exp_avg_sq"]).all()
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.0, 0.0), (1 - 2**-52, 0.5)])
+def test_largest_lr_keeps_zero_gradients_finite(path, betas):
+    """lr/(1 − β1) and lr/√(1 − β2) are step sizes computed in float32: beyond its range they
+    are inf, and inf·0 = NaN where the gradient is zero."""
+    largest = FLOAT32_MAX * min(1 - betas[0], math.sqrt(1 - betas[1]))
+    with pytest.raises(ValueError, match=r"^lr must be a finite number in \[0\.0, "):
+        AdamW([torch.nn.Parameter(torch.ones(2))], lr=largest * 1.01, betas=betas)
+    p = torch.nn.Parameter(torch.zeros(3))
+    opt = AdamW([p], lr=largest, betas=betas, **PATHS[path])
+    p.grad = torch.tensor([0.0, 1e-3, -1e-3])
+    opt.step()
+    assert torch.isfinite(p).all() and p[0] == 0
+
+
+def test_decay_beyond_two_is_rejected():
+    """1 − lr·weight_decay < −1 multiplies the parameters by more than 1 in size every step."""
+    AdamW([torch.nn.Parameter(torch.ones(2))], lr=1.0, weight_decay=2.0)
+    message = r"^weight_decay must be <= 2/lr = 2\.0 with lr=1\.0 .*, got 2\.5$"
+    with pytest.raises(ValueError, match=message):
+        AdamW([torch.nn.Parameter(torch.ones(2))], lr=1.0, weight_decay=2.5)
+
+
+def test_integer_and_numpy_arguments_are_plain_numbers(make_params, make_grads):
+    """Integers and NumPy scalars work as hyper-parameters (stored as floats) and at step()."""
+    plain, numpy_params = make_params(SHAPES), make_params(SHAPES)
+    grads = make_grads(plain, 3)
+    floats = step_with(AdamW(plain, lr=1.0, betas=(0.5, 0.75), eps=1.0), plain, grads)
+    options = {"lr": np.int64(1), "betas": (np.float32(0.5), np.float64(0.75)), "eps": np.int8(1)}
+    numpy_run = step_with(AdamW(numpy_params, **options), numpy_params, grads)
+    group = numpy_run.param_groups[0]
+    assert [type(x) for x in (group["lr"], *group["betas"], group["eps"])] == [float] * 4
+    for x, y in zip(tensors(plain, floats), tensors(numpy_params, numpy_run), strict=True):
+        assert torch.equal(x, y)
+
+
+_KERNEL_GUARD = """
+import torch
+from stepsize.torch import AdamW
+
+def fails(change, **switches):
+    p = torch.nn.Parameter(torch.ones(3, 5))
+    opt = AdamW([p], **switches)
+    p.grad = torch.ones(3, 5)
+    opt.step()
+    change(p, opt.state[p])
+    p.grad = torch.ones(p.shape)
+    try:
+        opt.step()
+    except ValueError as error:
+        return str(error)
+    return "stepped"
+
+for switches in ({}, {"fused": True}, {"foreach": True}, {"foreach": False}):
+    print(fails(lambda p, state: state.update(exp_avg=torch.zeros(3, 4)), **switches))
+    print(fails(lambda p, state: state.update(exp_avg_sq=torch.zeros(1)), **switches))
+    print(fails(lambda p, state: setattr(p, "data", torch.ones(3, 7)), **switches))
+"""
+
+
+def test_state_that_does_not_fit_never_reaches_the_fused_kernel():
+    """State of another shape, set by hand, or a parameter resized since: the fused kernel would
+    read and write out of bounds (crashing the process, so this runs in a subprocess); every
+    path raises ValueError instead."""
+    done = subprocess.run(
+        [sys.executable, "-c", _KERNEL_GUARD], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 12
+    for exp_avg, exp_avg_sq, resized in zip(lines[0::3], lines[1::3], lines[2::3], strict=True):
+        assert exp_avg.startswith("exp_avg has shape (3, 4), the parameter (3, 5): ")
+        assert exp_avg_sq.startswith("exp_avg_sq has shape (1,), the parameter (3, 5): ")
+        assert resized.startswith("exp_avg has shape (3, 5), the parameter (3, 7): ")

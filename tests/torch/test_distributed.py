@@ -130,6 +130,32 @@ def test_fsdp2_accumulation_with_clipping_equals_single_process(results):
 
 
 @pytest.mark.timeout(TIMEOUT_S + 60)
+@pytest.mark.parametrize(
+    ("case", "kept", "counters", "discarded"),  # counters: micro, updates, pending, schedule
+    [
+        # DDP: 1 and 7 (no sync) are isolated; 4 (sync, raised before its backward) leaves its
+        # window open; 10 (sync, raised after its backward) discards its window (6, 8, 9)
+        ("ddp_accumulation_failures", [0, 2, 3, 5, 11, 12, 13, 14], [11, 2, 0, 2], [3]),
+        # FSDP2: 1 (inside backward) discards 0, 7 (inside forward) discards 6; 12-14 pending
+        ("fsdp_accumulation_failures", [2, 3, 4, 5, 8, 9, 10, 11], [13, 2, 3, 2], [1, 1]),
+    ],
+)
+def test_failed_micro_batches_under_ddp_and_fsdp2(results, case, kept, counters, discarded):
+    result = _result(results, case)
+    assert result["counters"] == counters
+    assert result["warnings"] == [
+        f"GradientAccumulation discarded the window's {n} earlier micro-batches with the one "
+        "that raised: its gradient was mixed in"
+        for n in discarded
+    ]
+    batches = cases.make_batches(15)
+    windows = counters[1] * [4]
+    expected, _ = cases.train_windows("adamw", [batches[i] for i in kept], windows, True)
+    cases.assert_close(result["params"], expected["params"], "params")
+    cases.assert_close(result["state"], expected["state"], "state")
+
+
+@pytest.mark.timeout(TIMEOUT_S + 60)
 @pytest.mark.parametrize("name", cases.CHECKPOINTS)
 def test_fsdp2_checkpoint_resume_continues_identically(results, name):
     result = _result(results, f"fsdp_checkpoint_{name}")

@@ -4,8 +4,10 @@ transformers). ``get_scheduler``'s signature is compared in test_schedulers."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -207,3 +209,31 @@ def test_specific_kwargs_must_be_a_dict(specific):
     message = "scheduler_specific_kwargs must be a dict, got "
     with pytest.raises(TypeError, match=f"^{message}"):
         st.get_scheduler("cosine", _optimizer(), 2, 10, specific)
+
+
+@pytest.mark.parametrize("key", [1, None, ("num_cycles",)])
+def test_specific_kwargs_keys_must_be_names(key):
+    message = "scheduler_specific_kwargs keys must be argument names (strings), got "
+    for name in ("cosine", "reduce_lr_on_plateau", "warmup_stable_decay"):
+        with pytest.raises(TypeError, match=f"^{re.escape(message)}"):
+            st.get_scheduler(name, _optimizer(), 2, 10, {key: 2})
+
+
+@pytest.mark.parametrize("name", ["a\nb", "x" * 500, ["linear"], 3.5])
+def test_an_unknown_name_is_reported_on_one_short_line(name):
+    with pytest.raises(ValueError, match="is not a valid SchedulerType") as info:
+        st.get_scheduler(name, _optimizer())
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize(
+    ("w", "kwargs", "error", "argument"),
+    [
+        (2, {**WSD, "num_warmup_steps": np.array([2, 3])}, TypeError, "num_warmup_steps"),
+        ("2", WSD, TypeError, "num_warmup_steps"),
+        (2, {**WSD, "num_training_steps": 10**400}, ValueError, "num_training_steps"),
+    ],
+)
+def test_wsd_steps_given_twice_are_checked_before_they_are_compared(w, kwargs, error, argument):
+    with pytest.raises(error, match=f"^{argument} must be"):
+        st.get_scheduler("warmup_stable_decay", _optimizer(), w, None, kwargs)

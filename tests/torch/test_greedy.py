@@ -233,8 +233,14 @@ def test_partial_state_dict_keeps_defaults():
     assert optimizer.param_groups[0]["lr"] == 0.1
     scheduler.load_state_dict({"_last_lr": [0.07]})
     assert optimizer.param_groups[0]["lr"] == 0.07
-    scheduler.load_state_dict({"_streaming_avg": {"values": [1.0, 3.0], "sum": 4.0}})
+    assert scheduler._streaming_avg is None
+    scheduler.load_state_dict({"smooth": True})  # a new window
+    assert list(scheduler._streaming_avg.values) == []
+    scheduler.load_state_dict({"_streaming_avg": {"values": [1.0, 3.0]}})  # sum: the values'
+    assert scheduler._streaming_avg.window_size == 50
     assert scheduler._streaming_avg.streamavg(5.0) == 3.0
+    scheduler.load_state_dict({"smooth": False})
+    assert scheduler._streaming_avg is None
 
 
 def test_get_greedy_schedule():

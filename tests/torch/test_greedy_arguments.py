@@ -26,9 +26,23 @@ def test_wrong_number_of_bounds(argument, values):
         GreedyLR(_optimizer((0.5, 0.2)), **{argument: values})
 
 
-def test_bounds_may_be_tuples_and_max_lr_infinite():
-    scheduler = GreedyLR(_optimizer((0.5, 0.2)), min_lr=(0.01, 0.02), max_lr=math.inf)
-    assert (scheduler.min_lrs, scheduler.max_lrs) == ([0.01, 0.02], [math.inf, math.inf])
+def test_bounds_may_be_tuples():
+    scheduler = GreedyLR(_optimizer((0.5, 0.2)), min_lr=(0.01, 0.02), max_lr=(0.8, 0.9))
+    assert (scheduler.min_lrs, scheduler.max_lrs) == ([0.01, 0.02], [0.8, 0.9])
+
+
+def test_infinite_max_lr_is_refused_so_the_lr_stays_finite():
+    # transformers accepts max_lr=inf, and a long run of improvements takes the lr to inf
+    with pytest.raises(
+        ValueError, match=re.escape("max_lr must be a finite number >= 0.0, got inf")
+    ):
+        GreedyLR(_optimizer(), max_lr=math.inf)
+    # the largest finite bound holds even where lr / factor overflows
+    scheduler = GreedyLR(_optimizer(), factor=1e-300, patience=0, min_lr=0.0, max_lr=1e308)
+    for metric in range(10, 0, -1):
+        scheduler.step(float(metric))
+        assert math.isfinite(scheduler.get_last_lr()[0])
+    assert scheduler.get_last_lr() == [1e308]
 
 
 # (argument, value, exception, the start of the message); every other argument is valid.
@@ -57,7 +71,11 @@ BAD_ARGUMENTS = [
     ("min_lr", -1e-3, ValueError, "min_lr must be a finite number >= 0.0, got -0.001"),
     ("min_lr", math.inf, ValueError, "min_lr must be a finite number >= 0.0, got inf"),
     ("min_lr", [0.1, None], TypeError, "min_lr[1] must be a real number, got None"),
-    ("max_lr", math.nan, ValueError, "max_lr must be a number >= 0.0, got nan"),
+    ("max_lr", math.nan, ValueError, "max_lr must be a finite number >= 0.0, got nan"),
+    ("max_lr", [0.5, math.inf], ValueError, "max_lr[1] must be a finite number >= 0.0, got inf"),
+    ("threshold", math.inf, ValueError, "threshold must be a finite number >= 0.0, got inf"),
+    ("eps", math.nan, ValueError, "eps must be a finite number >= 0.0, got nan"),
+    ("factor", math.inf, ValueError, "factor must be a finite number in (0.0, 1.0), got inf"),
     ("max_lr", {"a": 1.0}, TypeError, "max_lr must be a real number, got {'a': 1.0}"),
     ("verbose", "yes", TypeError, "verbose must be True or False, got 'yes' (str)"),
     ("smooth", 1, TypeError, "smooth must be True or False, got 1 (int)"),
@@ -81,3 +99,36 @@ def test_not_an_optimizer():
     message = "optimizer must be a torch.optim.Optimizer, got 'not_an_optimizer' (str)"
     with pytest.raises(TypeError, match=re.escape(message)):
         GreedyLR("not_an_optimizer")
+
+
+@pytest.mark.parametrize("lr", [math.nan, -0.1, math.inf])
+def test_an_lr_that_is_already_bad(lr):
+    optimizer = _optimizer((0.5, 0.2))
+    optimizer.param_groups[1]["lr"] = lr  # the optimizer itself refuses these at construction
+    with pytest.raises(ValueError, match=re.escape("param_groups[1]['lr'] must be a finite")):
+        GreedyLR(optimizer)
+
+
+@pytest.mark.parametrize(
+    ("metrics", "error", "message"),
+    [("1.0", TypeError, "metrics must be a real number or a one-element tensor, got '1.0' (str)"),
+     (None, TypeError, "metrics must be a real number or a one-element tensor, got None"),
+     (True, TypeError, "metrics must be a real number or a one-element tensor, got True"),
+     ([1.0], TypeError, "metrics must be a real number or a one-element tensor, got [1.0]"),
+     (1j, TypeError, "metrics must be a real number"),
+     (torch.ones(2), ValueError, "metrics must hold one value, got 2 values of shape (2,)"),
+     (torch.ones(2, 3), ValueError, "metrics must hold one value, got 6 values of shape (2, 3)"),
+     (torch.tensor(True), TypeError, "metrics must be a real number")],
+)  # fmt: skip
+def test_bad_metrics(metrics, error, message):
+    scheduler = GreedyLR(_optimizer(), min_lr=1e-4)
+    before = scheduler.state_dict()
+    with pytest.raises(error, match=re.escape(message)):
+        scheduler.step(metrics)
+    assert scheduler.state_dict() == before
+
+
+@pytest.mark.parametrize(("epoch", "error"), [(-1, ValueError), (1.0, TypeError)])
+def test_bad_epoch(epoch, error):
+    with pytest.raises(error, match="epoch must be an integer"):
+        GreedyLR(_optimizer(), min_lr=1e-4).step(1.0, epoch=epoch)

@@ -105,10 +105,24 @@ def test_invalid_arguments_are_rejected(info, error_input, make_params):
     assert_rejected(raised, error_input.argument)
 
 
-@per_optimizer("error_input")
+@each_optimizer()
+def test_integer_tensors_are_rejected_as_parameters(info, make_params):
+    """They could never get a gradient; torch would accept them, and fail at step()."""
+    kind = "floating-point or complex" if info.name == "AdamW" else "floating-point"
+    message = rf"^params must be {kind} tensors, got a torch\.int64 tensor at index 1$"
+    with pytest.raises(TypeError, match=message):
+        info.make([torch.nn.Parameter(torch.ones(2)), torch.ones(2, dtype=torch.int64)])
+    optimizer = info.make(make_params(info.shapes), **info.example)
+    with pytest.raises(TypeError, match=r"^params must be .*torch\.int32 tensor at index 0$"):
+        optimizer.add_param_group({"params": [torch.ones(2, dtype=torch.int32)]})
+    assert len(optimizer.param_groups) == 1
+
+
+@per_optimizer("group_error_input")
 def test_invalid_param_group_is_rejected_and_changes_nothing(
-    info, error_input, make_params, make_grads
+    info, group_error_input, make_params, make_grads
 ):
+    error_input = group_error_input
     runs = []
     for add_bad_group in (True, False):
         params = make_params(info.shapes)

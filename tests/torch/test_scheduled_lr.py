@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import pytest
@@ -79,14 +80,55 @@ def test_closed_form_ignores_manual_lr_changes():
         ((None, LINEAR, None), TypeError, "last_epoch must be an integer, got None"),
         ((None, LINEAR, True), TypeError, "last_epoch must be an integer, got True (bool)"),
         ((None, LINEAR, 2**63 + 1), ValueError, "last_epoch must be an integer <= 2**63"),
+        ((float("nan"), LINEAR), ValueError,
+         "param_groups[0]['lr'] must be a finite number >= 0.0, got nan"),
+        ((-0.5, LINEAR), ValueError,
+         "param_groups[0]['lr'] must be a finite number >= 0.0, got -0.5"),
+        ((float("inf"), LINEAR), ValueError,
+         "param_groups[0]['lr'] must be a finite number >= 0.0, got inf"),
+        ((None, LINEAR, 3), ValueError,
+         "param_groups[0] must hold 'initial_lr' to resume at last_epoch=3: load the"),
     ],
 )  # fmt: skip
 def test_bad_arguments(args, error, message):
-    args = tuple(_optimizer() if a is None and i == 0 else a for i, a in enumerate(args))
+    first = args[0]
+    if first is None or isinstance(first, float):  # an optimizer; a float: its first group's lr
+        optimizer = _optimizer()
+        if first is not None:  # set after construction: the optimizer itself would refuse it
+            optimizer.param_groups[0]["lr"] = first
+        args = (optimizer, *args[1:])
     with pytest.raises(Exception) as info:
         ScheduledLR(*args)
     assert type(info.value) is error
-    assert str(info.value).replace(str(2**63), "2**63").startswith(message)
+    assert str(info.value).strip('"').replace(str(2**63), "2**63").startswith(message)
+
+
+def test_resuming_checks_the_initial_lr():
+    optimizer = _optimizer()
+    optimizer.param_groups[1]["initial_lr"] = float("nan")
+    optimizer.param_groups[0]["initial_lr"] = 1.0
+    with pytest.raises(ValueError, match=r"param_groups\[1\]\['initial_lr'\] must be a finite"):
+        ScheduledLR(optimizer, LINEAR, last_epoch=3)
+
+
+@pytest.mark.parametrize(
+    ("epoch", "error", "message"),
+    [(-1, ValueError, "epoch must be an integer >= 0, got -1"),
+     (2.0, TypeError, "epoch must be an integer, got 2.0 (float)"),
+     ("3", TypeError, "epoch must be an integer, got '3' (str)")],
+)  # fmt: skip
+def test_step_checks_the_epoch(epoch, error, message):
+    scheduler = ScheduledLR(_optimizer(), LINEAR)
+    with pytest.raises(error, match=re.escape(message)):
+        scheduler.step(epoch)
+    assert scheduler.last_epoch == 0
+
+
+def test_an_lr_that_overflows_is_an_error_not_inf():
+    # a schedule above 1 (Scale) times a huge base lr: inf would reach the optimizer
+    tenfold = schedules.Scale(schedules.get("constant"), 10)
+    with pytest.raises(ValueError, match=re.escape("base_lrs[0] · schedule(0) must be finite")):
+        ScheduledLR(_optimizer((1e308, 1.0)), tenfold)
 
 
 def test_state_dict_is_plain_data():
@@ -124,10 +166,10 @@ def test_weights_only_round_trip_resumes_exactly(tmp_path, split):
     assert _steps(fresh_optimizer, fresh, 16 - split) == expected
 
 
-def test_load_rejects_schedules_for_another_group_count():
+def test_load_rejects_a_state_for_another_group_count():
     optimizer = _optimizer()
     state = ScheduledLR(optimizer, LINEAR).state_dict()
-    with pytest.raises(ValueError, match="1 param groups"):
+    with pytest.raises(ValueError, match=r"state_dict\['base_lrs'\] must hold 1 values"):
         ScheduledLR(_optimizer(lrs=(1.0,)), LINEAR).load_state_dict(state)
 
 
@@ -147,8 +189,9 @@ def test_last_epoch_resume_behaves_like_lambda_lr(k):
     assert _steps(opt_a, ours, 8) == _steps(opt_b, torchs, 8)
 
 
-def test_last_epoch_resume_without_initial_lr_raises_like_torch():
-    with pytest.raises(KeyError, match="initial_lr"):
+def test_last_epoch_resume_without_initial_lr_is_a_value_error():
+    # torch raises KeyError; the missing entry is a bad value of the optimizer
+    with pytest.raises(ValueError, match="must hold 'initial_lr' to resume"):
         ScheduledLR(_optimizer(), LINEAR, last_epoch=3)
 
 

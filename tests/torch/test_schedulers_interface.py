@@ -13,11 +13,14 @@ torch = pytest.importorskip("torch")
 
 import stepsize.torch as st  # noqa: E402
 from cases.torch_schedulers import (  # noqa: E402
+    DEFAULT_LR_ERRORS,
     FUNCTION_ERRORS,
     FUNCTIONS,
     NEWER_THAN_4_46,
     NOT_IN_4_46,
+    PLATEAU_ERRORS,
     VALID_CALLS,
+    default_lr_optimizer,
     make_optimizer,
 )
 
@@ -73,6 +76,43 @@ def test_bad_arguments_raise_naming_the_argument(name, kwargs, error, argument):
         getattr(st, name)(make_optimizer(), **kwargs)
     assert type(info.value) is error
     assert argument in str(info.value)
+
+
+@pytest.mark.parametrize(("default", "name", "kwargs", "error", "argument"), DEFAULT_LR_ERRORS,
+                         ids=str)  # fmt: skip
+def test_an_unusable_default_lr_is_an_error_naming_it(default, name, kwargs, error, argument):
+    with pytest.raises(Exception) as info:
+        getattr(st, name)(default_lr_optimizer(default), **kwargs)
+    assert type(info.value) is error, info.value
+    assert argument in str(info.value) and "\n" not in str(info.value)
+
+
+def test_min_lr_above_a_zero_lr_names_min_lr_and_the_optimizers_lr():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+    message = "min_lr must be <= the optimizer's lr (optimizer.defaults['lr'] = 0.0), got 0.1"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        st.get_cosine_with_min_lr_schedule_with_warmup(optimizer, 2, 10, min_lr=0.1)
+    zero = st.get_cosine_with_min_lr_schedule_with_warmup(optimizer, 2, 10, min_lr=0.0)
+    assert zero.schedules[0].min_lr_rate == 0.0 and zero.get_last_lr() == [0.0]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "argument"), PLATEAU_ERRORS, ids=str)
+def test_reduce_on_plateau_checks_its_arguments(kwargs, error, argument):
+    with pytest.raises(Exception) as info:
+        st.get_reduce_on_plateau_schedule(make_optimizer(), **kwargs)
+    assert type(info.value) is error, info.value
+    assert argument in str(info.value)
+
+
+def test_reduce_on_plateau_takes_what_torch_takes():
+    optimizer = make_optimizer()
+    kwargs = {"mode": "max", "factor": 0.0, "patience": 0, "threshold": 0.0,
+              "threshold_mode": "abs", "cooldown": 3, "min_lr": (0.5, 0.25),
+              "eps": 0.0}  # fmt: skip
+    scheduler = st.get_reduce_on_plateau_schedule(optimizer, **kwargs)
+    assert (scheduler.mode, scheduler.factor, scheduler.min_lrs) == ("max", 0.0, [0.5, 0.25])
+    with pytest.raises(TypeError, match=r"^optimizer must be a torch\.optim\.Optimizer"):
+        st.get_reduce_on_plateau_schedule("sgd")
 
 
 @pytest.mark.parametrize("name", sorted(VALID_CALLS))

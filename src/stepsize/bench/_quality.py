@@ -4,7 +4,8 @@
 learning rate of 1e-4: the float32 run moves each weight by about 1e-4 per step, while half a
 bfloat16 unit of a weight near 1 is 2^-9 ≈ 2e-3, so rounding to nearest drops nearly every
 update. The targets' noise dominates the loss (about 1): the float32 run lowers it by some
-percent, which a run that does not move misses. :func:`movement_kept` compares a run's change of the weights with the float32 run's.
+percent, which a run that does not move misses. :func:`movement_kept` compares a run's
+change of the weights with the float32 run's.
 """
 
 from __future__ import annotations

@@ -102,7 +102,8 @@ def regression_rows(problem: Regression, names: Sequence[str]) -> list[Row]:
     in ``names`` is its reference); returns the rows, skipped ones included."""
     import torch
 
-    rows, references = [], {}
+    rows: list[Row] = []
+    references: dict[str, tuple[Any, float]] = {}
     for name in names:
         family, dtype, _, _ = RUNS[name]
         try:
@@ -125,13 +126,19 @@ def demo_rows(epochs: int, names: Sequence[str]) -> list[Row]:
     from stepsize.cli import _demo_data, _demo_torch
 
     data = _demo_data.load(seed=0)
-    rows, reference = [], None
+    lr = _demo_torch.HYPERPARAMETERS["lr"]
+    rows: list[Row] = []
+    reference: tuple[list[Any], float] | None = None
     with _demo_torch.one_thread():
         for name in names:
-            family, dtype, _, options = RUNS[name]
+            family, dtype, _, _ = RUNS[name]
             if family != "AdamW":
                 continue
             make = _constructor(name)
+
+            def make_optimizer(groups: list[dict[str, Any]], make: Any = make) -> Any:
+                return make(groups, lr)
+
             try:
                 result = _demo_torch.train(
                     "stepsize-adamw",
@@ -140,9 +147,7 @@ def demo_rows(epochs: int, names: Sequence[str]) -> list[Row]:
                     seed=0,
                     progress=False,
                     dtype=getattr(torch, dtype),
-                    make_optimizer=lambda groups, make=make: make(
-                        groups, _demo_torch.HYPERPARAMETERS["lr"]
-                    ),
+                    make_optimizer=make_optimizer,
                 )
             except Exception as error:
                 rows.append(Row("demo", name, dtype, skipped=harness.reason(error)))

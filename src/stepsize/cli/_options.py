@@ -3,7 +3,8 @@
 ``--set KEY=VALUE`` values are parsed as JSON (numbers, true/false/null, lists, objects),
 else kept as strings; they are never evaluated. Values are checked where they are used, by
 ``stepsize._validation`` (the options here) or by the schedule, and a failed check is a
-``UsageError``.
+``UsageError``: a number of any size, ``NaN``, ``Infinity`` and JSON nested any depth included
+(a value the schedule cannot take is its one-line error, never a traceback).
 """
 
 from __future__ import annotations
@@ -11,20 +12,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from stepsize import schedules
-from stepsize._validation import check_int, check_real
+from stepsize._validation import MAX_STEPS, check_int, check_real, describe
 from stepsize.schedules._base import schedule_class
 
 __all__ = [
     "UsageError",
     "add_schedule_options",
     "build_schedule",
+    "check_lr",
     "horizon",
+    "integer",
     "parse_settings",
     "parse_value",
+    "real",
     "schedule_parameters",
     "step_count",
 ]
@@ -46,23 +51,49 @@ def _usage(check: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         raise UsageError(str(exc)) from None
 
 
+def integer(text: str) -> int:
+    """An integer option's value; argparse reports anything else on one short line.
+
+    Example:
+        >>> integer("12"), integer(" -3 ")
+        (12, -3)
+    """
+    try:
+        return int(text)
+    except ValueError:  # not an integer, or more digits than Python converts
+        raise argparse.ArgumentTypeError(f"not an integer: {describe(text)}") from None
+
+
+def real(text: str) -> float:
+    """A real option's value (``1e400`` is inf: the option's check refuses it).
+
+    Example:
+        >>> real("3e-4")
+        0.0003
+    """
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {describe(text)}") from None
+
+
 def add_schedule_options(parser: argparse.ArgumentParser) -> None:
     """Adds the step-count, ``--lr``, ``--set`` and ``--steps`` options to ``parser``."""
     parser.add_argument(
         "--warmup-steps",
-        type=int,
+        type=integer,
         metavar="W",
         help="num_warmup_steps, for the schedules that take it",
     )
     parser.add_argument(
         "--training-steps",
-        type=int,
+        type=integer,
         metavar="T",
         help="num_training_steps, for the schedules that take it",
     )
     parser.add_argument(
         "--lr",
-        type=float,
+        type=real,
         default=1.0,
         help="base learning rate the multiplier applies to (default: 1.0; also lr_init)",
     )
@@ -77,7 +108,7 @@ def add_schedule_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--steps",
-        type=int,
+        type=integer,
         metavar="N",
         help="evaluate steps 0 .. N-1 (default: to the end of the schedule, inclusive)",
     )
@@ -92,22 +123,27 @@ def parse_value(text: str) -> Any:
     """
     try:
         return json.loads(text)
-    except ValueError:
+    except ValueError:  # not JSON (or an integer of more digits than Python converts)
         return text
+    except RecursionError:
+        raise UsageError(f"--set value nested too deeply to parse: {describe(text)}") from None
 
 
 def parse_settings(items: Iterable[str]) -> dict[str, Any]:
     """Parses ``KEY=VALUE`` strings into a dict (a repeated key: the last one wins).
 
     Raises:
-        UsageError: for an item without ``=`` or with an empty key.
+        UsageError: for an item without ``=``, with an empty key, or with the key ``name``
+            (the schedule's name is the NAME argument).
     """
     settings: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"--set expects KEY=VALUE, got {describe(item)}")
+        if key == "name":
+            raise UsageError("--set cannot set name: give the schedule's name as NAME")
         settings[key] = parse_value(value)
     return settings
 
@@ -145,7 +181,10 @@ def build_schedule(
     if "min_lr" in given and "min_lr_rate" in parameters:
         if "min_lr_rate" in given:
             raise UsageError("give only one of min_lr or min_lr_rate")
-        given["min_lr_rate"] = _usage(check_real, "min_lr", given.pop("min_lr")) / lr
+        min_lr = _usage(check_real, "min_lr", given.pop("min_lr"), low=0.0)
+        if min_lr > lr:
+            raise UsageError(f"min_lr must be <= --lr ({lr!r}), got {describe(min_lr)}")
+        given["min_lr_rate"] = min_lr / lr
     kwargs.update(given)
     missing = [
         p for p, default in parameters.items() if default is dataclasses.MISSING and p not in kwargs
@@ -165,21 +204,42 @@ def _option_for(parameter: str) -> str:
     return f"--set {parameter}=VALUE"
 
 
+def check_lr(schedule: schedules.Schedule, lr: float) -> float:
+    """Returns ``lr`` if ``lr`` · λ(t) is finite at every step: ``lr`` × the schedule's upper
+    bound is.
+
+    Raises:
+        UsageError: if ``lr`` times the schedule's upper bound is beyond the float range.
+    """
+    bound = schedule.upper_bound
+    if math.isfinite(bound) and not math.isfinite(lr * bound):
+        raise UsageError(
+            f"--lr {lr!r} is too large for this schedule: the lr would reach {lr!r} × {bound!r}, "
+            "beyond the float range"
+        )
+    return lr
+
+
 def horizon(schedule: schedules.Schedule) -> int:
-    """The last step worth showing: where the schedule settles, or a multiple of the warmup.
+    """The last step worth showing: where the schedule settles, or a multiple of the warmup;
+    never beyond 2**63, the last step a schedule has.
 
     Example:
         >>> horizon(schedules.get("linear", num_warmup_steps=2, num_training_steps=10))
         10
     """
+    return min(_settles(schedule), MAX_STEPS)
+
+
+def _settles(schedule: schedules.Schedule) -> int:
     if isinstance(schedule, schedules.WarmupStableDecay):
         return schedule.num_warmup_steps + schedule.stable_steps + schedule.num_decay_steps
     if isinstance(schedule, schedules.Scale):
-        return horizon(schedule.schedule)
+        return _settles(schedule.schedule)
     if isinstance(schedule, schedules.WithWarmup):
-        return schedule.num_warmup_steps + horizon(schedule.schedule)
+        return schedule.num_warmup_steps + _settles(schedule.schedule)
     if isinstance(schedule, schedules.Join):
-        return (schedule.boundaries or (0,))[-1] + horizon(schedule.schedules[-1])
+        return (schedule.boundaries or (0,))[-1] + _settles(schedule.schedules[-1])
     total = getattr(schedule, "num_training_steps", None)
     if total is not None:
         return max(total, getattr(schedule, "num_warmup_steps", 0))
@@ -187,11 +247,12 @@ def horizon(schedule: schedules.Schedule) -> int:
 
 
 def step_count(args: argparse.Namespace, schedule_list: list[schedules.Schedule]) -> int:
-    """``--steps``, or one past the largest ``horizon`` of the schedules.
+    """``--steps``, or one past the largest ``horizon`` of the schedules: at most 2**63 + 1
+    (steps 0 .. 2**63).
 
     Raises:
-        UsageError: if ``--steps`` is < 1.
+        UsageError: if ``--steps`` is < 1 or > 2**63 + 1.
     """
     if args.steps is None:
         return max(horizon(s) for s in schedule_list) + 1
-    return _usage(check_int, "--steps", args.steps, low=1)
+    return _usage(check_int, "--steps", args.steps, low=1, high=MAX_STEPS + 1)

@@ -5,6 +5,11 @@ by name with ``get``; ``Join``, ``WithWarmup`` and ``Scale`` compose schedules. 
 evaluates on Python ints (``s(t)``), NumPy arrays (``s.values(steps)``) and framework
 tensors (through ``stepsize.torch`` and ``stepsize.tf``).
 
+Every schedule is finite and >= 0 at every step from 0 to 2**63, for every parameter it
+accepts (a parameter it cannot honour is refused when it is built); its values never exceed
+``Schedule.upper_bound``. Compositions nest at most ``MAX_DEPTH`` levels and hold at most
+``MAX_SCHEDULES`` schedules.
+
 Example:
     >>> from stepsize import schedules
     >>> s = schedules.get("linear", num_warmup_steps=2, num_training_steps=10)
@@ -20,12 +25,15 @@ from stepsize.schedules._constant import Constant, ConstantWithWarmup
 from stepsize.schedules._cosine import Cosine, CosineWithRestarts
 from stepsize.schedules._cosine_min_lr import CosineWarmupWithMinLR, CosineWithMinLR
 from stepsize.schedules._inverse_sqrt import InverseSqrt
+from stepsize.schedules._limits import MAX_DEPTH, MAX_SCHEDULES
 from stepsize.schedules._linear import Linear
 from stepsize.schedules._polynomial import Polynomial
 from stepsize.schedules._with_warmup import WithWarmup
 from stepsize.schedules._wsd import WarmupStableDecay
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_SCHEDULES",
     "Constant",
     "ConstantWithWarmup",
     "Cosine",

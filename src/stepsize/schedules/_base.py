@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar, TypeVar
 
-from stepsize._validation import MAX_STEPS, check_instance, check_int, describe
+from stepsize._validation import check_instance, check_int, describe
+from stepsize.schedules._limits import check_config_shape, is_schedule_config
 from stepsize.schedules._ops import PYTHON, ArrayNamespace, numpy_namespace
 
 __all__ = ["Schedule", "from_config", "get", "names", "schedule_class"]
@@ -24,7 +26,8 @@ class Schedule:
     unique: a second class with a taken name raises ``ValueError`` when it is defined) and
     implement ``formula(step, xp)`` once against an array namespace, so the same code runs
     on Python floats (``s(t)``), on NumPy arrays (``s.values(steps)``) and on framework
-    tensors (the Keras adapter). Steps count optimizer updates, from 0.
+    tensors (the Keras adapter). Steps count optimizer updates, from 0. A subclass whose
+    values have a known bound says so with ``upper_bound`` (else ``Scale`` cannot check it).
 
     Example:
         >>> from stepsize import schedules
@@ -34,6 +37,9 @@ class Schedule:
     """
 
     name: ClassVar[str] = ""
+    # How deep it nests and how many schedules it holds, itself included (`_limits.hold`).
+    _depth: ClassVar[int] = 1
+    _size: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -56,6 +62,20 @@ class Schedule:
         """
         raise NotImplementedError
 
+    @property
+    def upper_bound(self) -> float:
+        """A bound on the values: every value lies in [0, ``upper_bound``].
+
+        1.0 for every transformers multiplier; ``Scale``, ``Join`` and ``WithWarmup`` compute
+        theirs from their parts. A subclass that does not say returns ``inf`` (unknown).
+
+        Example:
+            >>> from stepsize import schedules
+            >>> schedules.Scale(schedules.get("constant"), 3e-4).upper_bound
+            0.0003
+        """
+        return math.inf
+
     def _set_fields(self, **values: Any) -> None:
         # Lets ``__post_init__`` store normalized values in the frozen dataclass.
         for key, value in values.items():
@@ -63,6 +83,8 @@ class Schedule:
 
     def __call__(self, step: int) -> float:
         """The value at one step, as a Python float.
+
+        The step is evaluated as a float64: above 2**53 it is rounded to the nearest one.
 
         Raises:
             TypeError: if ``step`` is not an integer (a float, a bool, a string, None).
@@ -76,7 +98,8 @@ class Schedule:
 
         Args:
             steps: an int, a sequence or an array of steps in [0, 2**63]; a float array
-                is taken if it holds whole numbers.
+                is taken if it holds whole numbers. Steps are evaluated as float64, so above
+                2**53 each is rounded to the nearest float64, exactly as ``s(t)`` rounds it.
 
         Returns:
             A NumPy float64 array shaped like ``steps``.
@@ -93,11 +116,9 @@ class Schedule:
         xp = numpy_namespace()
         import numpy as np
 
-        array = np.asarray(steps)
-        if array.dtype.kind not in "iuf":
-            raise TypeError(f"steps must be integers, got {describe(steps)} ({array.dtype})")
-        if array.size and not _whole_steps(np, array):
-            raise ValueError(f"steps must be integers in [0, {MAX_STEPS}], got {describe(steps)}")
+        from stepsize.schedules._steps import step_array
+
+        array = step_array(steps)
         result = self.formula(xp.asarray(array), xp)
         return np.broadcast_to(np.asarray(result, dtype=np.float64), array.shape).copy()
 
@@ -113,11 +134,15 @@ class Schedule:
         """Builds a schedule from ``get_config()`` output: on ``Schedule`` any registered
         one, on a subclass only that class (or one of its subclasses).
 
+        The nested configs are checked before anything is built, without recursion: at most
+        ``MAX_DEPTH`` levels and ``MAX_SCHEDULES`` schedules.
+
         Raises:
-            TypeError: if ``config`` is not a dict or a parameter is missing, unexpected or
-                of the wrong type.
+            TypeError: if ``config`` is not a dict, has a key that is not a string, or a
+                parameter is missing, unexpected or of the wrong type.
             ValueError: if ``config`` names no schedule, an unknown one or one that is not a
-                ``cls``, or a parameter has a bad value.
+                ``cls``, nests too deeply or holds too many schedules, or a parameter has a
+                bad value.
 
         Example:
             >>> from stepsize.schedules import Cosine, Linear
@@ -129,30 +154,28 @@ class Schedule:
             ValueError: config must describe a Cosine, got the name 'linear' (a Linear)
         """
         check_instance("config", config, dict, "a dict")
-        if "name" not in config:
-            raise ValueError(f"config must have a 'name' key, got {describe(config)}")
-        name = config["name"]
-        if isinstance(name, str):
-            name = _LOADING_ALIASES.get(name, name)
-        found = schedule_class(name)
-        if not issubclass(found, cls):
-            raise ValueError(
-                f"config must describe a {cls.__name__}, got the name {name!r} (a {found.__name__})"
-            )
-        params = {k: _from_config_value(v) for k, v in config.items() if k != "name"}
-        return _construct(found, params)
+        check_config_shape(config)
+        return _build(cls, config)
+
+
+def _build(cls: type[_S], config: dict[str, Any]) -> _S:
+    """``cls.from_config(config)`` for a config whose shape is already checked."""
+    if "name" not in config:
+        raise ValueError(f"config must have a 'name' key, got {describe(config)}")
+    name = config["name"]
+    if isinstance(name, str):
+        name = _LOADING_ALIASES.get(name, name)
+    found = schedule_class(name)
+    if not issubclass(found, cls):
+        raise ValueError(
+            f"config must describe a {cls.__name__}, got the name {name!r} (a {found.__name__})"
+        )
+    params = {k: _from_config_value(v) for k, v in config.items() if k != "name"}
+    return _construct(found, params)
 
 
 def _qualified_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _whole_steps(np: Any, array: Any) -> bool:
-    if array.min() < 0 or array.max() > MAX_STEPS:
-        return False
-    if array.dtype.kind == "f":
-        return bool(np.all(np.isfinite(array)) and np.all(array == np.floor(array)))
-    return True
 
 
 def _to_config(value: Any) -> Any:
@@ -164,10 +187,11 @@ def _to_config(value: Any) -> Any:
 
 
 def _from_config_value(value: Any) -> Any:
-    if isinstance(value, dict) and "name" in value:
-        return Schedule.from_config(value)
+    # Exactly what `check_config_shape` follows: a schedule config, or a list (of them).
+    if is_schedule_config(value):
+        return _build(Schedule, value)
     if isinstance(value, list):
-        return tuple(_from_config_value(v) for v in value)
+        return tuple(_build(Schedule, v) if is_schedule_config(v) else v for v in value)
     return value
 
 
@@ -198,7 +222,7 @@ def schedule_class(name: str) -> type[Schedule]:
         return _REGISTRY[name]
     except KeyError:
         raise ValueError(
-            f"unknown schedule name {name!r}; valid names: {', '.join(names())}"
+            f"unknown schedule name {describe(name)}; valid names: {', '.join(names())}"
         ) from None
 
 
@@ -230,7 +254,9 @@ def _construct(cls: type[_S], kwargs: dict[str, Any]) -> _S:
     fields = [f for f in dataclasses.fields(cls) if f.init]
     unexpected = sorted(set(kwargs) - {f.name for f in fields})
     if unexpected:
-        given = ", ".join(f"{k}={describe(kwargs[k])}" for k in unexpected)
+        given = ", ".join(
+            f"{k if k.isidentifier() else describe(k)}={describe(kwargs[k])}" for k in unexpected
+        )
         raise TypeError(
             f"schedule {cls.name!r} got unexpected argument(s) {given}; "
             f"it takes: {', '.join(sorted(f.name for f in fields)) or 'no arguments'}"

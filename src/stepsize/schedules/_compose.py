@@ -1,13 +1,20 @@
-"""Composition: ``Join`` runs schedules one after another, ``Scale`` multiplies one by a value."""
+"""Composition: ``Join`` runs schedules one after another, ``Scale`` multiplies one by a value.
+
+Both check, as they are built, that the composition stays within the nesting limits
+(``MAX_DEPTH``, ``MAX_SCHEDULES``) and, for ``Scale``, that its ``upper_bound`` is finite.
+"""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import math
 from typing import Any
 
 from stepsize._validation import check_int, check_real, check_sequence, describe
 from stepsize.schedules._base import Schedule
-from stepsize.schedules._ops import ArrayNamespace
+from stepsize.schedules._limits import hold
+from stepsize.schedules._ops import PYTHON, ArrayNamespace
 from stepsize.schedules._shared import check_schedule
 
 __all__ = ["Join", "Scale"]
@@ -28,8 +35,9 @@ class Join(Schedule):
     Raises:
         TypeError: if ``schedules`` or ``boundaries`` is not a list or tuple, a piece is not
             a Schedule or a boundary not an integer.
-        ValueError: for no pieces, a wrong number of boundaries, a negative boundary or
-            boundaries out of order.
+        ValueError: for no pieces, a wrong number of boundaries, a negative boundary,
+            boundaries out of order, or a composition nested deeper than ``MAX_DEPTH`` or
+            holding more than ``MAX_SCHEDULES`` schedules.
 
     Example:
         >>> from stepsize import schedules
@@ -52,6 +60,7 @@ class Join(Schedule):
                 f"schedules must hold at least one schedule, got {describe(self.schedules)}"
             )
         pieces = tuple(check_schedule(f"schedules[{i}]", s) for i, s in enumerate(pieces))
+        hold(self, "schedules", pieces)
         if len(bounds) != len(pieces) - 1:
             raise ValueError(
                 f"boundaries must hold {len(pieces) - 1} step(s), one fewer than schedules, "
@@ -62,12 +71,20 @@ class Join(Schedule):
             raise ValueError(f"boundaries must be non-decreasing, got {describe(self.boundaries)}")
         self._set_fields(schedules=pieces, boundaries=bounds)
 
+    @property
+    def upper_bound(self) -> float:
+        """The largest of the pieces' bounds."""
+        return max(piece.upper_bound for piece in self.schedules)
+
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        starts = (0, *self.boundaries)
+        starts = (0.0, *map(float, self.boundaries))
+        if xp is PYTHON:  # one step: evaluate only the piece it falls in (what `where` picks)
+            index = bisect.bisect_right(starts, step) - 1
+            return self.schedules[index].formula(step - starts[index], xp)
         # Each piece only ever sees steps >= 0, also in the branches not taken.
         result = self.schedules[-1].formula(xp.maximum(step - starts[-1], 0.0), xp)
         for piece, start, end in reversed(
-            list(zip(self.schedules[:-1], starts[:-1], self.boundaries, strict=True))
+            list(zip(self.schedules[:-1], starts[:-1], starts[1:], strict=True))
         ):
             value = piece.formula(xp.maximum(step - start, 0.0), xp)
             result = xp.where(step < end, value, result)
@@ -82,9 +99,14 @@ class Scale(Schedule):
         schedule: the schedule to scale (a multiplier, for the HF schedules).
         value: the factor, a finite number >= 0.
 
+    Its ``upper_bound`` is value × the schedule's; a value that makes it overflow the float
+    range (say ``Scale(Scale(s, 1e308), 10)``) is refused, so a scaled schedule stays finite.
+
     Raises:
         TypeError: if ``schedule`` is not a Schedule or ``value`` not a number.
-        ValueError: if ``value`` is negative, NaN or infinite.
+        ValueError: if ``value`` is negative, NaN or infinite, if value × the schedule's
+            ``upper_bound`` is not finite, or if the composition nests deeper than
+            ``MAX_DEPTH`` or holds more than ``MAX_SCHEDULES`` schedules.
 
     Example:
         >>> from stepsize import schedules
@@ -102,6 +124,18 @@ class Scale(Schedule):
             schedule=check_schedule("schedule", self.schedule),
             value=check_real("value", self.value, low=0.0),
         )
+        hold(self, "schedule", [self.schedule])
+        inner = self.schedule.upper_bound
+        if math.isfinite(inner) and not math.isfinite(self.upper_bound):
+            raise ValueError(
+                f"value times the schedule's upper bound must be a finite number, got "
+                f"{describe(self.value)} × {inner!r}, beyond the float range"
+            )
+
+    @property
+    def upper_bound(self) -> float:
+        """``value`` × the schedule's bound (0 for a value of 0)."""
+        return float(self.value) * self.schedule.upper_bound if self.value else 0.0
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        return self.value * self.schedule.formula(step, xp)
+        return float(self.value) * self.schedule.formula(step, xp)

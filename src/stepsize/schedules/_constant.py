@@ -5,15 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from stepsize.schedules._base import Schedule
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._shared import check_steps, linear_warmup, ones_like
+from stepsize.schedules._shared import Multiplier, check_steps, linear_warmup, ones_like
 
 __all__ = ["Constant", "ConstantWithWarmup"]
 
 
 @dataclasses.dataclass(frozen=True)
-class Constant(Schedule):
+class Constant(Multiplier):
     """transformers' ``get_constant_schedule`` multiplier: λ(t) = 1.
 
     Example:
@@ -28,7 +27,7 @@ class Constant(Schedule):
 
 
 @dataclasses.dataclass(frozen=True)
-class ConstantWithWarmup(Schedule):
+class ConstantWithWarmup(Multiplier):
     """transformers' ``get_constant_schedule_with_warmup`` multiplier.
 
     λ(t) = t / max(1, W) for t < W, then 1.
@@ -52,5 +51,5 @@ class ConstantWithWarmup(Schedule):
         self._set_fields(**check_steps(self, "num_warmup_steps"))
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        warmup = self.num_warmup_steps
-        return xp.where(step < warmup, linear_warmup(step, warmup), ones_like(step))
+        warmup = float(self.num_warmup_steps)
+        return xp.where(step < warmup, linear_warmup(step, warmup, xp), ones_like(step))

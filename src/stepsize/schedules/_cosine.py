@@ -6,15 +6,21 @@ import dataclasses
 from typing import Any
 
 from stepsize._validation import check_real
-from stepsize.schedules._base import Schedule
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._shared import check_steps, cosine_progress, linear_warmup
+from stepsize.schedules._shared import (
+    Multiplier,
+    check_steps,
+    cosine_progress,
+    cosine_wave,
+    linear_warmup,
+    unit_interval,
+)
 
 __all__ = ["Cosine", "CosineWithRestarts"]
 
 
 @dataclasses.dataclass(frozen=True)
-class Cosine(Schedule):
+class Cosine(Multiplier):
     """transformers' ``get_cosine_schedule_with_warmup`` multiplier.
 
     λ(t) = t / max(1, W) for t < W, then max(0, ½(1 + cos(2π·c·p))) with
@@ -47,15 +53,14 @@ class Cosine(Schedule):
         )
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        warmup, total = self.num_warmup_steps, self.num_training_steps
+        warmup, total = float(self.num_warmup_steps), float(self.num_training_steps)
         step = xp.minimum(step, total)  # hold the value at T
-        progress = cosine_progress(step, warmup, total)
-        decay = xp.maximum(0.0, 0.5 * (1.0 + xp.cos(xp.pi * self.num_cycles * 2.0 * progress)))
-        return xp.where(step < warmup, linear_warmup(step, warmup), decay)
+        decay = cosine_wave(cosine_progress(step, warmup, total), float(self.num_cycles), xp)
+        return xp.where(step < warmup, linear_warmup(step, warmup, xp), decay)
 
 
 @dataclasses.dataclass(frozen=True)
-class CosineWithRestarts(Schedule):
+class CosineWithRestarts(Multiplier):
     """transformers' ``get_cosine_with_hard_restarts_schedule_with_warmup`` multiplier.
 
     λ(t) = t / max(1, W) for t < W; then with p = (t − W) / max(1, T − W): 0 if p >= 1,
@@ -88,11 +93,11 @@ class CosineWithRestarts(Schedule):
         )
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        warmup, total = self.num_warmup_steps, self.num_training_steps
+        warmup, total = float(self.num_warmup_steps), float(self.num_training_steps)
         progress = cosine_progress(step, warmup, total)
-        cycles = self.num_cycles * progress
-        # (c·p) mod 1, exactly, for c·p >= 0 (floor is in every namespace, `%` is not).
-        phase = cycles - xp.floor(cycles)
-        decay = xp.maximum(0.0, 0.5 * (1.0 + xp.cos(xp.pi * phase)))
+        # p clipped to [0, 1] (the value from p = 1 on is 0), so c·p stays finite; then
+        # (c·p) mod 1, exactly (floor is in every namespace, `%` is not).
+        cycles = float(self.num_cycles) * unit_interval(progress, xp)
+        decay = 0.5 * (1.0 + xp.cos(xp.pi * (cycles - xp.floor(cycles))))
         decay = xp.where(progress >= 1.0, 0.0, decay)
-        return xp.where(step < warmup, linear_warmup(step, warmup), decay)
+        return xp.where(step < warmup, linear_warmup(step, warmup, xp), decay)

@@ -6,9 +6,14 @@ import dataclasses
 from typing import Any
 
 from stepsize._validation import check_optional, check_real
-from stepsize.schedules._base import Schedule
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._shared import check_steps, cosine_progress, linear_warmup
+from stepsize.schedules._shared import (
+    Multiplier,
+    check_steps,
+    cosine_progress,
+    cosine_wave,
+    linear_warmup,
+)
 
 __all__ = ["CosineWarmupWithMinLR", "CosineWithMinLR"]
 
@@ -24,12 +29,12 @@ def _check_common(schedule: CosineWithMinLR | CosineWarmupWithMinLR) -> dict[str
 def _cosine_to_floor(
     progress: Any, num_cycles: float, min_lr_rate: float, xp: ArrayNamespace
 ) -> Any:
-    factor = 0.5 * (1.0 + xp.cos(xp.pi * num_cycles * 2.0 * progress))
-    return xp.maximum(0.0, factor * (1 - min_lr_rate) + min_lr_rate)
+    rate = float(min_lr_rate)
+    return cosine_wave(progress, float(num_cycles), xp) * (1.0 - rate) + rate
 
 
 @dataclasses.dataclass(frozen=True)
-class CosineWithMinLR(Schedule):
+class CosineWithMinLR(Multiplier):
     """transformers' ``get_cosine_with_min_lr_schedule_with_warmup`` multiplier.
 
     λ(t) = t / max(1, W) for t < W, then r + (1 − r)·½(1 + cos(2π·c·p)), floored at 0, with
@@ -64,15 +69,15 @@ class CosineWithMinLR(Schedule):
         self._set_fields(**_check_common(self))
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        warmup, total = self.num_warmup_steps, self.num_training_steps
+        warmup, total = float(self.num_warmup_steps), float(self.num_training_steps)
         step = xp.minimum(step, total)  # hold the value at T
         progress = cosine_progress(step, warmup, total)
         decay = _cosine_to_floor(progress, self.num_cycles, self.min_lr_rate, xp)
-        return xp.where(step < warmup, linear_warmup(step, warmup), decay)
+        return xp.where(step < warmup, linear_warmup(step, warmup, xp), decay)
 
 
 @dataclasses.dataclass(frozen=True)
-class CosineWarmupWithMinLR(Schedule):
+class CosineWarmupWithMinLR(Multiplier):
     """transformers' ``get_cosine_with_min_lr_schedule_with_warmup_lr_rate`` multiplier.
 
     Warmup, t < W: (t + 1) / max(1, W), or w + (1 − w)·t / max(1, W − 1) when
@@ -111,11 +116,14 @@ class CosineWarmupWithMinLR(Schedule):
         self._set_fields(**_check_common(self), warmup_lr_rate=rate)
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        warmup, total, rate = self.num_warmup_steps, self.num_training_steps, self.warmup_lr_rate
+        warmup, total = float(self.num_warmup_steps), float(self.num_training_steps)
+        rate = self.warmup_lr_rate
+        ramp_step = xp.minimum(step, max(0.0, warmup - 1.0))  # the last warmup step at most
         if rate is None:
-            ramp = (step + 1.0) / max(1.0, warmup)
+            ramp = (ramp_step + 1.0) / max(1.0, warmup)
         else:
-            ramp = rate + (1.0 - rate) * step / max(1, warmup - 1)
+            rate = float(rate)
+            ramp = rate + (1.0 - rate) * (ramp_step / max(1.0, warmup - 1.0))
         progress = (step - warmup + 1.0) / max(1.0, total - warmup)
         progress = xp.minimum(progress, 1.0)  # hold the floor from T - 1 on
         decay = _cosine_to_floor(progress, self.num_cycles, self.min_lr_rate, xp)

@@ -6,19 +6,19 @@ import dataclasses
 from typing import Any
 
 from stepsize._validation import check_optional, check_real
-from stepsize.schedules._base import Schedule
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._shared import check_steps, linear_warmup
+from stepsize.schedules._shared import Multiplier, check_steps, linear_warmup
 
 __all__ = ["InverseSqrt"]
 
 
 @dataclasses.dataclass(frozen=True)
-class InverseSqrt(Schedule):
+class InverseSqrt(Multiplier):
     """transformers' ``get_inverse_sqrt_schedule`` multiplier.
 
     λ(t) = t / max(1, W) for t < W, then 1 / √((t + timescale − W) / timescale): 1 at W,
-    falling as 1/√t.
+    falling as 1/√t. Computed as √(timescale / (t + timescale − W)), which cannot overflow
+    for a tiny timescale.
 
     Args:
         num_warmup_steps: W, steps of linear warmup from 0.
@@ -55,8 +55,9 @@ class InverseSqrt(Schedule):
         return self.num_warmup_steps or 10_000
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        warmup, timescale = self.num_warmup_steps, self.effective_timescale
-        scaled = (step + (timescale - warmup)) / timescale
-        # >= 1 wherever the decay applies; the guard keeps the warmup branch's sqrt finite.
-        decay = 1.0 / xp.sqrt(xp.maximum(scaled, 1.0))
-        return xp.where(step < warmup, linear_warmup(step, warmup), decay)
+        warmup, timescale = float(self.num_warmup_steps), float(self.effective_timescale)
+        shifted = step + (timescale - warmup)
+        # shifted >= timescale wherever the decay applies, so the ratio is in [0, 1]; the
+        # guard keeps the warmup branch's too.
+        decay = xp.sqrt(timescale / xp.maximum(shifted, timescale))
+        return xp.where(step < warmup, linear_warmup(step, warmup, xp), decay)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from stepsize.schedules._base import Schedule
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._shared import check_steps, linear_warmup
+from stepsize.schedules._shared import Multiplier, check_steps, linear_warmup
 
 __all__ = ["Linear"]
 
 
 @dataclasses.dataclass(frozen=True)
-class Linear(Schedule):
+class Linear(Multiplier):
     """transformers' ``get_linear_schedule_with_warmup`` multiplier.
 
     λ(t) = t / max(1, W) for t < W, then max(0, (T − t) / max(1, T − W)): 0 from T on.
@@ -40,6 +39,6 @@ class Linear(Schedule):
         self._set_fields(**check_steps(self))
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        warmup, total = self.num_warmup_steps, self.num_training_steps
-        decay = xp.maximum(0.0, (total - step) / max(1, total - warmup))
-        return xp.where(step < warmup, linear_warmup(step, warmup), decay)
+        warmup, total = float(self.num_warmup_steps), float(self.num_training_steps)
+        decay = xp.maximum(0.0, (total - step) / max(1.0, total - warmup))
+        return xp.where(step < warmup, linear_warmup(step, warmup, xp), decay)

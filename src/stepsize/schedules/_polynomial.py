@@ -6,20 +6,21 @@ import dataclasses
 from typing import Any
 
 from stepsize._validation import check_real
-from stepsize.schedules._base import Schedule
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._shared import check_steps, linear_warmup
+from stepsize.schedules._shared import Multiplier, check_steps, linear_warmup, unit_interval
 
 __all__ = ["Polynomial"]
 
 
 @dataclasses.dataclass(frozen=True)
-class Polynomial(Schedule):
+class Polynomial(Multiplier):
     """transformers' ``get_polynomial_decay_schedule_with_warmup`` multiplier.
 
     λ(t) = t / max(1, W) for t < W; lr_end / lr_init for t > T; otherwise
     ((lr_init − lr_end)·(1 − (t − W) / (T − W))^power + lr_end) / lr_init. The multiplier
-    is relative to ``lr_init``, the optimizer's base lr (``stepsize.torch`` passes it).
+    is relative to ``lr_init``, the optimizer's base lr (``stepsize.torch`` passes it), and
+    is computed as r + (1 − r)·(…)^power with r = lr_end / lr_init: the same to rounding,
+    and accurate for any ``lr_init``, subnormal or near the float range.
     With W == T, transformers divides by zero at t = T; this returns lr_end / lr_init.
 
     Args:
@@ -62,13 +63,12 @@ class Polynomial(Schedule):
         )
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        warmup, total = self.num_warmup_steps, self.num_training_steps
-        lr_init, lr_end = self.lr_init, self.lr_end
+        warmup, total = float(self.num_warmup_steps), float(self.num_training_steps)
+        end_rate = self.lr_end / self.lr_init  # in [0, 1): lr_init > lr_end >= 0
         # transformers switches to lr_end after T; with W == T also at T (no 0 / 0 there).
-        end_from = total + 1 if warmup < total else warmup
-        decay_steps = max(1, total - warmup)
+        end_from = float(self.num_training_steps + 1) if warmup < total else warmup
         # In [0, 1] wherever the decay applies; clipped so other branches cannot overflow.
-        pct_remaining = xp.minimum(xp.maximum(1 - (step - warmup) / decay_steps, 0.0), 1.0)
-        decay = ((lr_init - lr_end) * xp.power(pct_remaining, self.power) + lr_end) / lr_init
-        end = xp.where(step >= end_from, lr_end / lr_init, decay)
-        return xp.where(step < warmup, linear_warmup(step, warmup), end)
+        pct_remaining = unit_interval(1.0 - (step - warmup) / max(1.0, total - warmup), xp)
+        decay = end_rate + (1.0 - end_rate) * xp.power(pct_remaining, float(self.power))
+        end = xp.where(step >= end_from, end_rate, decay)
+        return xp.where(step < warmup, linear_warmup(step, warmup, xp), end)

@@ -1,19 +1,47 @@
-"""What every schedule module shares: argument checks and transformers' warmup and decay
-progress, so each schedule module imports only from here, ``_base`` and ``_ops``.
+"""What every schedule module shares: argument checks, the ``Multiplier`` base of transformers'
+schedules, and their warmup, decay progress and cosine wave, so each schedule module imports
+only from here, ``_base`` and ``_ops``.
+
+The formulas evaluate in float64 and keep every branch finite, the branches ``where`` does not
+take included (every namespace evaluates both): ramps and progress are clipped to [0, 1] before
+anything multiplies them, and the cosine sees only the fraction of a cycle, so a huge
+``num_cycles`` or step count never reaches ``cos(inf)``.
 
 Example:
-    >>> linear_warmup(1, 4), cosine_progress(6, 2, 10)
-    (0.25, 0.5)
+    >>> from stepsize.schedules._ops import PYTHON
+    >>> linear_warmup(1, 4, PYTHON), cosine_progress(6, 2, 10), cosine_wave(0.25, 1, PYTHON)
+    (0.25, 0.5, 0.5)
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from stepsize._validation import check_instance, check_int, check_optional
 from stepsize.schedules._base import Schedule
+from stepsize.schedules._ops import ArrayNamespace
 
-__all__ = ["check_schedule", "check_steps", "cosine_progress", "linear_warmup", "ones_like"]
+__all__ = [
+    "Multiplier",
+    "check_schedule",
+    "check_steps",
+    "cosine_progress",
+    "cosine_wave",
+    "linear_warmup",
+    "ones_like",
+    "unit_interval",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Multiplier(Schedule):
+    """A transformers schedule: a multiplier of the base lr, with values in [0, 1]."""
+
+    @property
+    def upper_bound(self) -> float:
+        """1.0: a multiplier never exceeds the base lr."""
+        return 1.0
 
 
 def check_steps(
@@ -47,14 +75,29 @@ def check_schedule(argument: str, value: Any) -> Schedule:
     return check_instance(argument, value, Schedule, "a Schedule")
 
 
-def linear_warmup(step: Any, num_warmup_steps: int) -> Any:
-    """transformers' warmup multiplier t / max(1, W) (meaningful for t < W)."""
-    return step / max(1, num_warmup_steps)
+def unit_interval(x: Any, xp: ArrayNamespace) -> Any:
+    """``x`` clipped to [0, 1]."""
+    return xp.minimum(xp.maximum(x, 0.0), 1.0)
 
 
-def cosine_progress(step: Any, num_warmup_steps: int, num_training_steps: int) -> Any:
+def linear_warmup(step: Any, num_warmup_steps: float, xp: ArrayNamespace) -> Any:
+    """transformers' warmup multiplier t / max(1, W), for t < W (clipped at W elsewhere)."""
+    return xp.minimum(step, num_warmup_steps) / max(1.0, num_warmup_steps)
+
+
+def cosine_progress(step: Any, num_warmup_steps: float, num_training_steps: float) -> Any:
     """transformers' decay progress p = (t − W) / max(1, T − W) (0 at W, 1 at T)."""
-    return (step - num_warmup_steps) / max(1, num_training_steps - num_warmup_steps)
+    return (step - num_warmup_steps) / max(1.0, num_training_steps - num_warmup_steps)
+
+
+def cosine_wave(progress: Any, num_cycles: float, xp: ArrayNamespace) -> Any:
+    """½(1 + cos(2π·c·p)) for p clipped to [0, 1], from the fraction of a cycle c·p mod 1.
+
+    The same value as transformers' ``cos(π·c·2·p)`` (to rounding) without its overflow: c·p
+    stays finite for every finite c, and the cosine sees an angle in [0, 2π).
+    """
+    cycles = num_cycles * unit_interval(progress, xp)
+    return 0.5 * (1.0 + xp.cos(2.0 * xp.pi * (cycles - xp.floor(cycles))))
 
 
 def ones_like(step: Any) -> Any:

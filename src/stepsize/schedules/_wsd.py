@@ -7,9 +7,8 @@ import warnings
 from typing import Any
 
 from stepsize._validation import check_choice, check_real
-from stepsize.schedules._base import Schedule
 from stepsize.schedules._ops import ArrayNamespace
-from stepsize.schedules._shared import check_steps
+from stepsize.schedules._shared import Multiplier, check_steps, cosine_wave, unit_interval
 
 __all__ = ["WarmupStableDecay"]
 
@@ -19,7 +18,7 @@ _NO_LENGTH = "Either num_training_steps or num_stable_steps must be specified." 
 
 
 @dataclasses.dataclass(frozen=True)
-class WarmupStableDecay(Schedule):
+class WarmupStableDecay(Multiplier):
     """transformers' ``get_wsd_schedule`` multiplier (warmup, stable, decay).
 
     With m = ``min_lr_ratio``, every ramp f in [0, 1] is scaled as m + (1 − m)·f:
@@ -107,27 +106,32 @@ class WarmupStableDecay(Schedule):
         return self.num_training_steps - self.num_warmup_steps - self.num_decay_steps
 
     def formula(self, step: Any, xp: ArrayNamespace) -> Any:
-        warmup, decay, stable = self.num_warmup_steps, self.num_decay_steps, self.stable_steps
-        floor = self.min_lr_ratio
+        warmup, decay = self.num_warmup_steps, self.num_decay_steps
+        # The phase ends as exact integer sums, each rounded once to float64, so that Python
+        # floats and arrays compare a step with the same number.
+        stable_end = float(warmup + self.stable_steps)
+        decay_end = float(warmup + self.stable_steps + decay)
+        floor = float(self.min_lr_ratio)
 
-        progress = step / max(1, warmup)
+        # Progress clipped to [0, 1], so no branch overflows or takes the root of a negative.
+        progress = unit_interval(step / max(1.0, float(warmup)), xp)
         if self.warmup_type == "linear":
             ramp = progress
         elif self.warmup_type == "cosine":
             ramp = 0.5 * (1.0 - xp.cos(xp.pi * progress))
-        else:  # "1-sqrt"; the guard keeps the branches not taken finite
-            ramp = 1.0 - xp.sqrt(xp.maximum(1.0 - progress, 0.0))
-        ramp = xp.maximum(0.0, ramp * (1.0 - floor) + floor)
+        else:  # "1-sqrt"
+            ramp = 1.0 - xp.sqrt(1.0 - progress)
+        ramp = ramp * (1.0 - floor) + floor
 
-        progress = (step - warmup - stable) / max(1, decay)
+        progress = unit_interval((step - stable_end) / max(1.0, float(decay)), xp)
         if self.decay_type == "linear":
             fall = 1.0 - progress
         elif self.decay_type == "cosine":
-            fall = 0.5 * (1.0 + xp.cos(xp.pi * self.num_cycles * 2.0 * progress))
+            fall = cosine_wave(progress, float(self.num_cycles), xp)
         else:  # "1-sqrt"
-            fall = 1.0 - xp.sqrt(xp.maximum(progress, 0.0))
-        fall = xp.maximum(0.0, fall * (1.0 - floor) + floor)
+            fall = 1.0 - xp.sqrt(progress)
+        fall = fall * (1.0 - floor) + floor
 
-        after = xp.where(step < warmup + stable + decay, fall, floor)
-        after = xp.where(step < warmup + stable, 1.0, after)
-        return xp.where(step < warmup, ramp, after)
+        after = xp.where(step < decay_end, fall, floor)
+        after = xp.where(step < stable_end, 1.0, after)
+        return xp.where(step < float(warmup), ramp, after)

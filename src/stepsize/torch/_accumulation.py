@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol, TypeGuard, TypeVar
+from typing import Any, TypeVar
 
 import torch
 
-from stepsize._validation import check_instance, check_int, check_optional, check_real, describe
+from stepsize._validation import check_instance, check_int, check_optional, check_real
+from stepsize.torch._accumulation_window import (
+    COUNTERS,
+    apply_update,
+    checked_counters,
+    checked_scaler,
+    checked_scheduler,
+    lookahead,
+)
+from stepsize.torch._gradient_stash import GradientStash, stash_micro_batch
+from stepsize.torch._gradient_sync import (
+    drop_gradients,
+    is_data_parallel,
+    is_fully_sharded,
+    synchronization,
+)
 
 __all__ = ["GradientAccumulation"]
 
@@ -35,6 +51,12 @@ class GradientAccumulation:
 
     With a ``GradScaler``, an update the scaler skips because of inf/NaN gradients (seen as its
     scale backing off) does not step the scheduler; it is counted in ``skipped_steps``.
+
+    An exception that escapes ``accumulate()`` (e.g. an out-of-memory error the loop catches)
+    discards that micro-batch's gradient; the counters and the window go on as if it had never
+    run. Where its gradient is mixed into the window's (FSDP2, or DDP's synchronizing
+    micro-batch once its backward began) the whole window is discarded, with a warning. See
+    the gradient-accumulation guide (every rank must skip the same micro-batches).
 
     Args:
         model: the module that runs forward and backward (DDP / FSDP2 wrapped or plain).
@@ -86,23 +108,11 @@ class GradientAccumulation:
     ) -> None:
         check_instance("model", model, torch.nn.Module, "a torch.nn.Module")
         check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
-        if scheduler is not None and not callable(getattr(scheduler, "step", None)):
-            raise TypeError(f"scheduler must have a step() method, got {describe(scheduler)}")
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            raise ValueError(
-                f"scheduler {type(scheduler).__name__} is stepped with a metric: call its "
-                "step(metric) yourself and pass scheduler=None"
-            )
-        if scaler is not None and not all(
-            callable(getattr(scaler, name, None))
-            for name in ("scale", "unscale_", "step", "update", "get_scale")
-        ):
-            raise TypeError(f"scaler must be a torch.amp.GradScaler, got {describe(scaler)}")
         self.model = model
         self.optimizer = optimizer
-        self.scheduler = scheduler
+        self.scheduler = checked_scheduler(scheduler)
         self.steps = check_int("steps", steps, low=1)
-        self.scaler = scaler
+        self.scaler = checked_scaler(scaler)
         self.max_grad_norm = check_optional(
             check_real, "max_grad_norm", max_grad_norm, low=0.0, low_open=True
         )
@@ -117,6 +127,7 @@ class GradientAccumulation:
         self._end_of_data = False
         self._in_block = False
         self._last_synced = True
+        self._backward_started = False
 
     def iterate(self, iterable: Iterable[_T]) -> Iterator[_T]:
         """Yield the items of ``iterable`` and end the last window with the last item.
@@ -125,21 +136,9 @@ class GradientAccumulation:
         window's loss is divided by its real size from its first micro-batch on.
         """
         try:
-            remaining: int | None = len(iterable)  # type: ignore[arg-type]
-        except TypeError:
-            remaining = None
-        iterator = iter(iterable)
-        sentinel = object()
-        item: Any = next(iterator, sentinel)
-        try:
-            while item is not sentinel:
-                following = next(iterator, sentinel)
-                self._remaining = remaining
-                self._end_of_data = following is sentinel
+            for item, remaining, last in lookahead(iterable):
+                self._remaining, self._end_of_data = remaining, last
                 yield item
-                item = following
-                if remaining is not None:
-                    remaining = max(remaining - 1, 1)
         finally:
             self._remaining = None
             self._end_of_data = False
@@ -160,14 +159,21 @@ class GradientAccumulation:
                 self._window = max(1, min(self.steps, self._remaining))
         end_of_data = self._end_of_data if last is None else bool(last)
         sync = end_of_data or self.pending + 1 >= self.steps
+        stash = stash_micro_batch(self.model, self.optimizer, sync)
         self.sync_gradients = sync
         self._in_block = True
+        self._backward_started = False
         try:
-            with self._synchronization(sync):
+            with synchronization(self.model, sync):
                 yield
+        except BaseException:
+            self._recover(stash)
+            raise
         finally:
             self._in_block = False
             self.sync_gradients = False
+        if stash is not None:
+            stash.merge()
         self.micro_steps += 1
         self.pending += 1
         self._last_synced = sync
@@ -181,6 +187,7 @@ class GradientAccumulation:
         loss = loss / self._window
         if self.scaler is not None:
             loss = self.scaler.scale(loss)
+        self._backward_started = True
         loss.backward(**kwargs)
 
     def step(self) -> bool:
@@ -199,7 +206,7 @@ class GradientAccumulation:
         if self.pending == 0:
             return False
         model = self.model
-        if not self._last_synced and (_is_fully_sharded(model) or _is_data_parallel(model)):
+        if not self._last_synced and (is_fully_sharded(model) or is_data_parallel(model)):
             raise RuntimeError(
                 "the last micro-batch ran without gradient synchronization; end the window "
                 "with accumulate(last=True) or iterate() instead of step()"
@@ -208,20 +215,27 @@ class GradientAccumulation:
 
     def state_dict(self) -> dict[str, int]:
         """The counters, for resuming; save at a window boundary (``pending == 0``)."""
-        return {
-            "micro_steps": self.micro_steps,
-            "optimizer_steps": self.optimizer_steps,
-            "skipped_steps": self.skipped_steps,
-        }
+        return {key: getattr(self, key) for key in COUNTERS}
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        """Restore the counters saved by ``state_dict()``; starts a new window."""
-        for key in ("micro_steps", "optimizer_steps", "skipped_steps"):
-            value = state_dict[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"state_dict[{key!r}] must be an integer >= 0, got {value!r}")
+        """Restore the counters saved by ``state_dict()``; starts a new window.
+
+        The state is checked before anything changes: a rejected one leaves the helper as it
+        was. An open window (``pending > 0``) is discarded with its gradients.
+
+        Raises:
+            TypeError: if ``state_dict`` is not a dict or a counter not an integer.
+            ValueError: if a counter is missing, negative or too large, a key unknown, or
+                ``optimizer_steps + skipped_steps`` exceeds ``micro_steps``.
+            RuntimeError: inside ``accumulate()``.
+        """
+        if self._in_block:
+            raise RuntimeError("load_state_dict() cannot be called inside accumulate()")
+        counters = checked_counters(state_dict)
+        if self.pending:
+            self._drop_window()
+        for key, value in counters.items():
             setattr(self, key, value)
-        self.pending = 0
 
     def __repr__(self) -> str:
         return (
@@ -229,71 +243,42 @@ class GradientAccumulation:
             f"optimizer_steps={self.optimizer_steps}, pending={self.pending})"
         )
 
-    @contextlib.contextmanager
-    def _synchronization(self, sync: bool) -> Iterator[None]:
-        model = self.model
-        if not sync and _is_fully_sharded(model):
-            model.set_requires_gradient_sync(False)
-            try:
-                yield
-            finally:
-                model.set_requires_gradient_sync(True)
-        elif not sync and _is_data_parallel(model):
-            # DDP decides at forward time whether the backward will all-reduce.
-            with model.no_sync():
-                yield
-        else:
-            yield
+    def _recover(self, stash: GradientStash | None) -> None:
+        # The micro-batch raised: drop what it wrote, or the whole window if that is mixed in
+        # (FSDP2 needs its reset after any failed forward or backward, which drops the window).
+        if stash is not None:
+            stash.restore()
+        elif self._backward_started or is_fully_sharded(self.model):
+            dropped = self.pending
+            self._drop_window()
+            if dropped:
+                warnings.warn(
+                    f"GradientAccumulation discarded the window's {dropped} earlier "
+                    "micro-batches with the one that raised: its gradient was mixed in",
+                    RuntimeWarning,
+                    stacklevel=4,  # the user's `with acc.accumulate():`
+                )
+        # else: DDP's synchronizing micro-batch raised before its backward; nothing to drop.
 
-    def _update(self) -> bool:
-        optimizer, scaler = self.optimizer, self.scaler
-        grads = [
-            p.grad
-            for group in optimizer.param_groups
-            for p in group["params"]
-            if p.grad is not None
-        ]
-        if scaler is not None:
-            scaler.unscale_(optimizer)
-        if self.pending != self._window:
-            # The window ended early: the loss was divided by the planned size.
-            factor = self._window / self.pending
-            for grad in grads:
-                grad.mul_(factor)
-        if self.max_grad_norm is not None:
-            params = [p for group in optimizer.param_groups for p in group["params"]]
-            self.grad_norm = torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
-        if scaler is not None:
-            scale = scaler.get_scale()
-            scaler.step(optimizer)
-            scaler.update()
-            applied = not scaler.get_scale() < scale
-        else:
-            optimizer.step()
-            applied = True
-        if applied:
-            self.optimizer_steps += 1
-            if self.scheduler is not None:
-                self.scheduler.step()
-        else:
-            self.skipped_steps += 1
-        optimizer.zero_grad(set_to_none=True)
+    def _drop_window(self) -> None:
+        drop_gradients(self.model, self.optimizer)
         self.pending = 0
         self._window = self.steps
-        return applied
+        self._last_synced = True
 
-
-class _FullyShardedModule(Protocol):  # a module wrapped by FSDP2's fully_shard
-    def set_requires_gradient_sync(self, requires_gradient_sync: bool) -> None: ...
-
-
-class _DataParallelModule(Protocol):  # DistributedDataParallel
-    def no_sync(self) -> contextlib.AbstractContextManager[None]: ...
-
-
-def _is_fully_sharded(model: torch.nn.Module) -> TypeGuard[_FullyShardedModule]:
-    return callable(getattr(model, "set_requires_gradient_sync", None))
-
-
-def _is_data_parallel(model: torch.nn.Module) -> TypeGuard[_DataParallelModule]:
-    return callable(getattr(model, "no_sync", None))
+    def _update(self) -> bool:
+        factor = self._window / self.pending  # 1 unless the window ended early
+        try:
+            applied, norm = apply_update(self.optimizer, self.scaler, factor, self.max_grad_norm)
+        finally:
+            self.pending = 0
+            self._window = self.steps
+        if self.max_grad_norm is not None:
+            self.grad_norm = norm
+        if not applied:
+            self.skipped_steps += 1
+            return False
+        self.optimizer_steps += 1
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return True

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import chain
 from typing import Any
 
 import torch
 
-from .._validation import check_bool, check_int, check_optional, check_real, check_sequence
+from .._validation import check_int
 from ._adafactor import AdafactorHyperParams, AdafactorTensors, adafactor_loop, relative_step_size
 from ._adafactor_blocks import CPU_BLOCK_NUMEL, Workspace
+from ._adafactor_checks import ADAFACTOR_STATE, check_options
 from ._adafactor_fast import adafactor_fast
-from ._lowp import check_precision_options, check_precision_params, compensation
+from ._lowp import check_precision_params, compensation
 from ._optimizer_base import (
-    LOW_PRECISION,
     ClosureOptimizer,
     check_dense,
-    check_switches,
     is_plain,
     resolve_path,
     working_dtype,
 )
+from ._state_validation import check_shapes
 
 __all__ = ["Adafactor"]
 
@@ -46,7 +45,8 @@ class Adafactor(ClosureOptimizer):
         p ← p − weight_decay·lr_eff·p − U
 
     The state keys are transformers' (``step`` an int, ``RMS`` a 0-d tensor), so its state
-    dicts load both ways. The computed lr is never written into ``group["lr"]``;
+    dicts load both ways (``load_state_dict`` checks them first and applies them all or
+    nothing). The computed lr is never written into ``group["lr"]``;
     ``AdafactorSchedule`` reports it from the state. float16/bfloat16 parameters are
     computed in float32 with float32 state (kept in float32 by ``load_state_dict``) and
     written back by default with Kahan summation (state ``kahan_comp`` in the parameter's
@@ -62,13 +62,18 @@ class Adafactor(ClosureOptimizer):
     skipped); inside ``torch.compile`` the step runs eagerly (a graph break).
 
     Args:
-        params: parameters or dicts defining parameter groups.
-        lr: external learning rate; needs ``relative_step=False`` (and is then required).
-        eps: (eps[0] > 0 added to g², eps[1] >= 0 the least parameter scale).
-        clip_threshold: threshold of the update's RMS, > 0.
+        params: parameters or dicts defining parameter groups (floating-point).
+        lr: external learning rate, in [0, 3.4e38] (finite in float32); needs
+            ``relative_step=False`` (and is then required).
+        eps: (eps[0] added to g², in [1.18e-38, 3.1e26]: at least float32's smallest normal,
+            which transformers does not ask, so that g² + eps[0] never vanishes; eps[1] the
+            least parameter scale, in [0, 3.4e38]).
+        clip_threshold: threshold of the update's RMS, >= 1.18e-38 (inf: no clipping).
         decay_rate: exponent of the second-moment decay, <= 0.
         beta1: first-moment coefficient in [0, 1), or None for no first moment.
-        weight_decay: decoupled weight decay, >= 0.
+        weight_decay: decoupled weight decay, >= 0, with weight_decay·ρ·eps[1] <= 2
+            (weight_decay·ρ without ``scale_parameter``; ρ is ``lr``, or 1e-2 with
+            ``relative_step``): more would make every parameter grow without bound.
         scale_parameter: whether to scale the lr by RMS(p).
         relative_step: whether to use the time-dependent ρ instead of ``lr``.
         warmup_init: whether ρ warms up (needs ``relative_step``).
@@ -137,13 +142,15 @@ class Adafactor(ClosureOptimizer):
             "stochastic_round": stochastic_round,
             "seed": seed,
         }
-        defaults.update(_check_options(defaults))
+        defaults.update(check_options(defaults))
         self._block_numel = check_int("block_numel", block_numel, low=1)
         self._workspace = Workspace()
         super().__init__(params, defaults)
 
+    _state_description = ADAFACTOR_STATE
+
     def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
-        options = _check_options(group)
+        options = check_options(group)
         check_precision_params(group["params"], options["kahan_sum"], options["stochastic_round"])
         return options
 
@@ -167,26 +174,6 @@ class Adafactor(ClosureOptimizer):
         if param_group["scale_parameter"]:
             return rho * max(param_group["eps"][1], float(param_state["RMS"]))
         return rho
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state dict (also transformers' Adafactor's).
-
-        torch casts floating-point state to each parameter's dtype; the float32 state of
-        float16/bfloat16 parameters is restored from ``state_dict`` in float32 instead, so
-        resuming continues bit-identically.
-        """
-        super().load_state_dict(state_dict)
-        saved_ids = chain.from_iterable(g["params"] for g in state_dict["param_groups"])
-        params = chain.from_iterable(g["params"] for g in self.param_groups)
-        for saved_id, p in zip(saved_ids, params, strict=True):
-            saved = state_dict["state"].get(saved_id)
-            if saved is None or p not in self.state:
-                continue
-            state = self.state[p]
-            if isinstance(state.get("step"), torch.Tensor):
-                state["step"] = int(state["step"].item())
-            source = saved if p.dtype in LOW_PRECISION else state
-            _convert_state(state, source, working_dtype(p.dtype), p.device)
 
     @torch.compiler.disable
     def _update(self) -> None:
@@ -233,6 +220,7 @@ class Adafactor(ClosureOptimizer):
             state["RMS"] = p.new_zeros((), dtype=dtype)
         elif rms.dtype != dtype or rms.device != p.device:  # e.g. the model moved
             _convert_state(state, state, dtype, p.device)
+        check_shapes(ADAFACTOR_STATE, p, state)
         return state
 
 
@@ -246,46 +234,3 @@ def _convert_state(
         value = source.get(key)
         if isinstance(value, torch.Tensor):
             state[key] = value.to(dtype=dtype, device=device).contiguous()
-
-
-def _check_options(group: dict[str, Any]) -> dict[str, Any]:
-    """A param group's (or the defaults') options, validated and normalized (floats).
-
-    The lr/relative_step/warmup_init conflicts keep transformers' messages.
-    """
-    lr = group["lr"]
-    relative = check_bool("relative_step", group["relative_step"])
-    warmup = check_bool("warmup_init", group["warmup_init"])
-    if lr is not None and relative:
-        raise ValueError(
-            f"Cannot combine manual `lr` and `relative_step=True` options (got lr={lr!r})"
-        )
-    if warmup and not relative:
-        raise ValueError("`warmup_init=True` requires `relative_step=True`")
-    if lr is None and not relative:
-        raise ValueError("lr must be a number when relative_step=False, got None")
-    eps0, eps1 = check_sequence("eps", group["eps"], length=2)
-    beta1 = check_optional(check_real, "beta1", group["beta1"], low=0.0, high=1.0, high_open=True)
-    foreach, fused = check_switches(group["foreach"], group["fused"])
-    return {
-        **check_precision_options(group),
-        "lr": None if lr is None else float(check_real("lr", lr, low=0.0)),
-        "eps": (
-            float(check_real("eps[0]", eps0, low=0.0, low_open=True)),
-            float(check_real("eps[1]", eps1, low=0.0)),
-        ),
-        # An infinite clip_threshold is meaningful: no clipping.
-        "clip_threshold": float(
-            check_real(
-                "clip_threshold", group["clip_threshold"], low=0.0, low_open=True, allow_inf=True
-            )
-        ),
-        "decay_rate": float(check_real("decay_rate", group["decay_rate"], high=0.0)),
-        "beta1": None if beta1 is None else float(beta1),
-        "weight_decay": float(check_real("weight_decay", group["weight_decay"], low=0.0)),
-        "scale_parameter": check_bool("scale_parameter", group["scale_parameter"]),
-        "relative_step": relative,
-        "warmup_init": warmup,
-        "foreach": foreach,
-        "fused": fused,
-    }

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from ._adafactor_optimizer import Adafactor
+from stepsize._validation import check_instance, check_int, check_optional
+from stepsize.torch._adafactor_optimizer import Adafactor
+from stepsize.torch._scheduler_state import checked_state, count, lr_list, lr_value
 
 __all__ = ["AdafactorSchedule", "get_adafactor_schedule"]
 
 # The param-group keys Adafactor's lr depends on (stepsize's and transformers' Adafactor).
 _ADAFACTOR_KEYS = ("lr", "eps", "scale_parameter", "relative_step", "warmup_init")
+# The state of transformers' version (a LambdaLR) that this one does not keep.
+_TRANSFORMERS_ONLY = ("lr_lambdas", "verbose", "_get_lr_called_within_step", "_is_initial")
 
 
 class AdafactorSchedule(LRScheduler):
@@ -35,9 +38,13 @@ class AdafactorSchedule(LRScheduler):
             keys and state, such as transformers').
         initial_lr: the value reported before the first step.
 
+    ``state_dict()`` is plain data; ``load_state_dict`` checks every entry first (a rejected
+    state changes nothing) and also takes transformers' ``AdafactorSchedule`` state.
+
     Raises:
-        TypeError: if ``optimizer`` is not an Adafactor-like optimizer.
-        ValueError: if ``initial_lr`` is not a finite number >= 0.
+        TypeError: if ``optimizer`` is not an Adafactor-like optimizer or ``initial_lr`` not
+            a number.
+        ValueError: if ``initial_lr`` is NaN, infinite or negative.
 
     Example:
         >>> import torch
@@ -59,21 +66,15 @@ class AdafactorSchedule(LRScheduler):
     _last_lr: list[float]  # type: ignore[assignment]
 
     def __init__(self, optimizer: Optimizer, initial_lr: float = 0.0) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        check_instance("optimizer", optimizer, Optimizer, "an Adafactor optimizer")
         for group in optimizer.param_groups:
             missing = [key for key in _ADAFACTOR_KEYS if key not in group]
             if missing:
                 raise TypeError(
-                    f"AdafactorSchedule needs an Adafactor optimizer; {type(optimizer).__name__}"
-                    f"'s param groups lack {missing}"
+                    f"optimizer must be an Adafactor optimizer, got a {type(optimizer).__name__} "
+                    f"whose param groups lack {missing}"
                 )
-        try:
-            value = float(initial_lr)
-        except (TypeError, ValueError):
-            value = math.nan
-        if not (math.isfinite(value) and value >= 0.0):
-            raise ValueError(f"Invalid initial_lr: {initial_lr!r} - should be a number >= 0")
+        value = lr_value("initial_lr", initial_lr)
         # Set up by hand: LRScheduler.__init__ would write group["initial_lr"] and group["lr"].
         self.optimizer = optimizer
         self.initial_lr = value
@@ -87,10 +88,37 @@ class AdafactorSchedule(LRScheduler):
         return [self._group_lr(group) for group in self.optimizer.param_groups]
 
     def step(self, epoch: int | None = None) -> None:
-        """Advance the count and refresh ``get_last_lr()``; the optimizer is left alone."""
+        """Advance the count and refresh ``get_last_lr()``; the optimizer is left alone.
+
+        Param groups added to the optimizer since are reported too.
+
+        Raises:
+            TypeError: if ``epoch`` is not an integer.
+            ValueError: if it is negative.
+        """
+        epoch = check_optional(check_int, "epoch", epoch, low=0)
         self._step_count += 1
-        self.last_epoch = self.last_epoch + 1 if epoch is None else int(epoch)
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        self.base_lrs = [self.initial_lr] * len(self.optimizer.param_groups)
         self._last_lr = self.get_lr()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores ``state_dict()`` output (ours or transformers'), checked first.
+
+        Keys a partial state lacks keep their values.
+
+        Raises:
+            TypeError: if ``state_dict`` is not a dict or an entry has the wrong type.
+            ValueError: for an unknown key, an lr that is NaN, infinite or negative, a list
+                with another length than the optimizer's param groups, or a negative count.
+        """
+
+        def lrs(argument: str, value: Any) -> list[float]:
+            return lr_list(argument, value, len(self.optimizer.param_groups), floats=True)
+
+        checks = {"initial_lr": lr_value, "base_lrs": lrs, "last_epoch": count,
+                  "_step_count": count, "_last_lr": lrs}  # fmt: skip
+        self.__dict__.update(checked_state(state_dict, checks, ignored=_TRANSFORMERS_ONLY))
 
     def _group_lr(self, group: dict[str, Any]) -> float:
         for p in group["params"]:

@@ -34,8 +34,16 @@ from ._adamw import AdamWHyperParams, AdamWTensors
 from ._chunks import batches, chunk_numel
 from ._lowp import local, store_foreach
 from ._optimizer_base import AUTO_FUSED_DEVICES, fused_devices, working_dtype
+from ._state_validation import misfit
 
-__all__ = ["adamw_foreach", "adamw_fused", "advance", "fusable", "fused_hyperparameters"]
+__all__ = [
+    "adamw_foreach",
+    "adamw_fused",
+    "advance",
+    "check_fits",
+    "fusable",
+    "fused_hyperparameters",
+]
 
 _FUSED_DTYPES = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # not subclasses such as DTensor
@@ -97,6 +105,21 @@ def fusable(
         and m.is_contiguous()
         and v.is_contiguous()
     )
+
+
+def check_fits(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor) -> None:
+    """Raise ValueError unless the gradient ``g`` and moments ``m``, ``v`` have the shape of
+    the parameter ``p`` (a state changed by hand, or a parameter resized since).
+
+    Cheap: three shape comparisons, no device sync. The fused kernel reads each tensor as
+    memory of p's size: a smaller one would be read and written out of bounds. (Devices and
+    dtypes that differ are rejected by torch's kernels themselves.)
+    """
+    if p.shape == g.shape == m.shape == v.shape:
+        return
+    for name, x in (("grad", g), ("exp_avg", m), ("exp_avg_sq", v)):
+        if x.shape != p.shape:
+            raise ValueError(misfit(name, x, p))
 
 
 def _by_device_and_dtype(
@@ -203,8 +226,15 @@ def adamw_fused(
     written back rounded to nearest (the kernel rounds). float16/bfloat16 are computed in
     float32 by the kernel. With ``grad_scale`` the kernel divides the gradients by it (and
     stores them so).
+
+    Raises:
+        ValueError: if a gradient or moment does not fit its parameter (see
+            :func:`check_fits`), before anything is updated.
     """
     params, grads, exp_avgs, exp_avg_sqs, steps = tensors[:5]
+    for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
+        if not p.shape == g.shape == m.shape == v.shape:  # the kernel would read out of bounds
+            check_fits(p, g, m, v)
     counts = advance(steps)
     buckets: dict[tuple[torch.device, torch.dtype, float], list[int]] = {}
     for index, (p, t) in enumerate(zip(params, counts, strict=True)):

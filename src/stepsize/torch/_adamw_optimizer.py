@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,10 +11,18 @@ import torch
 from .._validation import check_bool, check_real, check_sequence
 from ._adamw import AdamWHyperParams, AdamWTensors, adamw_loop
 from ._adamw_compiled import adamw_compiled, compilable
-from ._adamw_fast import adamw_foreach, adamw_fused, fusable
-from ._lowp import check_precision_options, check_precision_params, compensation
+from ._adamw_fast import adamw_foreach, adamw_fused, check_fits, fusable
+from ._lowp import (
+    KAHAN_ENTRY,
+    KAHAN_KEY,
+    check_precision_options,
+    check_precision_params,
+    compensation,
+)
 from ._optimizer_base import (
     COMMON_OPTIONS,
+    FLOAT32_MAX,
+    FLOAT32_TINY,
     ClosureOptimizer,
     amp_inputs,
     check_dense,
@@ -21,8 +30,19 @@ from ._optimizer_base import (
     check_switches,
     resolve_path,
 )
+from ._state_validation import StateDescription, StateEntry, param_shape
 
 __all__ = ["AdamW"]
+
+
+def _parameter_dtype(p: torch.Tensor) -> torch.dtype:
+    return p.dtype
+
+
+def _step_tensor(count: int) -> torch.Tensor:
+    """The stored step: a float32 CPU tensor, which the host-side bias correction reads
+    without a device sync."""
+    return torch.tensor(float(count), dtype=torch.float32)
 
 
 class AdamW(ClosureOptimizer):
@@ -48,13 +68,17 @@ class AdamW(ClosureOptimizer):
     tensor (``torch.compile``; ``STEPSIZE_COMPILE=0`` turns it off). ``torch.amp.GradScaler``
     is supported directly (gradients are unscaled inside the step; a step with inf/NaN
     gradients changes nothing). Unlike transformers, it emits no deprecation warning.
+    ``load_state_dict`` takes its own and transformers' state dicts (whose ``step`` is an
+    int), checked first and applied all or nothing.
 
     Args:
-        params: parameters or dicts defining parameter groups.
-        lr: learning rate, >= 0.
+        params: parameters or dicts defining parameter groups (floating-point or complex).
+        lr: learning rate, >= 0 and at most 3.4e38·min(1 − β1, √(1 − β2)) (float32's
+            largest value: the step sizes lr/(1 − β1^t), lr/√(1 − β2^t) stay finite).
         betas: (β1, β2), each in [0, 1).
-        eps: added to √v, >= 0.
-        weight_decay: decoupled weight decay, >= 0.
+        eps: added to √v, >= 1.18e-38 (float32's smallest normal; transformers accepts 0,
+            with which a zero gradient gives NaN).
+        weight_decay: decoupled weight decay, >= 0, with lr·weight_decay <= 2.
         correct_bias: whether to correct the moments' bias (False as in BERT's TF code).
         no_deprecation_warning: accepted for compatibility; no warning is ever emitted.
         foreach: True for the multi-tensor path, False for the reference loop, None to choose.
@@ -86,7 +110,16 @@ class AdamW(ClosureOptimizer):
 
     # GradScaler passes grad_scale / found_inf instead of unscaling and checking itself.
     _step_supports_amp_scaling = True
+    _state_description = StateDescription(
+        entries={
+            "exp_avg": StateEntry(param_shape, _parameter_dtype),
+            "exp_avg_sq": StateEntry(param_shape, _parameter_dtype, low=0.0),
+            KAHAN_KEY: KAHAN_ENTRY,
+        },
+        step=_step_tensor,
+    )
     _kept_options = ("correct_bias", *COMMON_OPTIONS)
+    _takes_complex = True  # as transformers' AdamW
 
     def __init__(
         self,
@@ -117,6 +150,7 @@ class AdamW(ClosureOptimizer):
             "seed": seed,
         }
         defaults.update(_check_options(defaults))
+        check_bool("no_deprecation_warning", no_deprecation_warning)
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
@@ -129,27 +163,6 @@ class AdamW(ClosureOptimizer):
         super().__setstate__(state)
         for group in self.param_groups:
             group.setdefault("correct_bias", True)
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state dict (also transformers' AdamW's, whose ``step`` is an int).
-
-        The moments are cast to each parameter's device and dtype; ``step`` becomes a
-        float32 CPU tensor, where the host-side bias correction reads it without a sync.
-        Options a saved group lacks (``correct_bias``, ``foreach``, ``fused``, ``kahan_sum``,
-        ``stochastic_round``, ``seed``) keep this optimizer's values; a saved ``seed``
-        continues the saved run's random bits.
-        """
-        super().load_state_dict(state_dict)
-        for state in self.state.values():
-            step = state.get("step")
-            if step is None:
-                continue
-            if (
-                type(step) is not torch.Tensor
-                or step.device.type != "cpu"
-                or step.dtype != torch.float32
-            ):
-                state["step"] = torch.tensor(float(step), dtype=torch.float32)
 
     @torch.compiler.disable
     def _update(self) -> None:
@@ -186,6 +199,8 @@ class AdamW(ClosureOptimizer):
                 target = fused if fusable(p, grad, m, v, explicit) else other
             elif path == "fused" and (comp is None or comp.is_contiguous()):
                 target = compiled if compilable(p, grad, m, v, comp is None) else other
+            if target is not fused:  # the fused kernel checks where it is launched
+                check_fits(p, grad, m, v)
             target.append(p, grad, m, v, state["step"], comp, index)
         if fused.params:
             adamw_fused(fused, hyper, grad_scale)
@@ -198,17 +213,34 @@ class AdamW(ClosureOptimizer):
 
 
 def _check_options(group: dict[str, Any]) -> dict[str, Any]:
-    """A param group's (or the defaults') options, validated and normalized (floats)."""
+    """A param group's (or the defaults') options, validated and normalized (floats).
+
+    Stricter than transformers where its values give NaN (see the docs page "Differences from
+    transformers"): ``eps`` >= float32's smallest normal (with eps = 0 a zero gradient gives
+    0/0); ``lr`` at most float32's largest value times min(1 − β1, √(1 − β2)), so that the
+    step sizes lr/(1 − β1^t) and lr/√(1 − β2^t) the kernels compute in float32 stay finite
+    (inf·0 = NaN); and ``lr·weight_decay`` <= 2 (beyond, the decay multiplies the parameters by
+    1 − lr·weight_decay < −1 every step: they grow until inf).
+    """
     betas = check_sequence("betas", group["betas"], length=2)
+    beta1, beta2 = (
+        float(check_real(f"betas[{i}]", beta, low=0.0, high=1.0, high_open=True))
+        for i, beta in enumerate(betas)
+    )
+    largest_lr = FLOAT32_MAX * min(1.0 - beta1, math.sqrt(1.0 - beta2))
+    lr = float(check_real("lr", group["lr"], low=0.0, high=largest_lr))
+    weight_decay = float(check_real("weight_decay", group["weight_decay"], low=0.0))
+    if lr * weight_decay > 2.0:
+        raise ValueError(
+            f"weight_decay must be <= 2/lr = {2.0 / lr!r} with lr={lr!r} (lr·weight_decay "
+            f"> 2 makes the parameters grow without bound), got {weight_decay!r}"
+        )
     foreach, fused = check_switches(group["foreach"], group["fused"])
     return {
-        "lr": float(check_real("lr", group["lr"], low=0.0)),
-        "betas": tuple(
-            float(check_real(f"betas[{i}]", beta, low=0.0, high=1.0, high_open=True))
-            for i, beta in enumerate(betas)
-        ),
-        "eps": float(check_real("eps", group["eps"], low=0.0)),
-        "weight_decay": float(check_real("weight_decay", group["weight_decay"], low=0.0)),
+        "lr": lr,
+        "betas": (beta1, beta2),
+        "eps": float(check_real("eps", group["eps"], low=FLOAT32_TINY)),
+        "weight_decay": weight_decay,
         "correct_bias": check_bool("correct_bias", group["correct_bias"]),
         "foreach": foreach,
         "fused": fused,

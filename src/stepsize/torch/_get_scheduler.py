@@ -9,7 +9,7 @@ from typing import Any
 
 from torch.optim import Optimizer
 
-from stepsize._validation import check_instance, check_optional
+from stepsize._validation import check_instance, check_int, check_optional, describe
 from stepsize.torch._greedy import get_greedy_schedule
 from stepsize.torch._schedulers import (
     get_constant_schedule,
@@ -53,9 +53,11 @@ class SchedulerType(str, Enum):
 
     @classmethod
     def _missing_(cls, value: object) -> None:
+        # transformers' message; a value that would not print on one short line is described.
+        plain = isinstance(value, str) and value.isprintable() and len(value) <= 80
         raise ValueError(
-            f"{value} is not a valid {cls.__name__}, please select one of "
-            f"{list(cls._value2member_map_.keys())}"
+            f"{value if plain else describe(value)} is not a valid {cls.__name__}, please "
+            f"select one of {list(cls._value2member_map_.keys())}"
         )
 
 
@@ -125,6 +127,12 @@ def get_scheduler(
         check_instance, "scheduler_specific_kwargs", scheduler_specific_kwargs, dict, "a dict"
     )
     kwargs = dict(specific or {})
+    for key in kwargs:
+        if not isinstance(key, str):
+            raise TypeError(
+                "scheduler_specific_kwargs keys must be argument names (strings), got "
+                f"{describe(key)} ({type(key).__name__})"
+            )
     if name in (SchedulerType.REDUCE_ON_PLATEAU, SchedulerType.GREEDY):
         return schedule_func(optimizer, **kwargs)
 
@@ -169,7 +177,9 @@ def _once(argument: str, value: int | None, kwargs: dict[str, Any]) -> int | Non
     """
     if argument not in kwargs:
         return value
-    specific = kwargs.pop(argument)
+    # Checked before they are compared: both are step counts (or None).
+    specific = check_optional(check_int, argument, kwargs.pop(argument), low=0)
+    value = check_optional(check_int, argument, value, low=0)
     if value is not None and value != specific:
         warnings.warn(
             f"{argument} is given twice: {value!r} as an argument and {specific!r} in "

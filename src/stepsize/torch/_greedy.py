@@ -3,22 +3,24 @@ steady improvement (transformers 5's ``GreedyLR`` / ``get_greedy_schedule``)."""
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from typing import Any
 
-import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from stepsize._validation import (
-    check_bool,
-    check_choice,
-    check_instance,
-    check_int,
-    check_real,
-    check_sequence,
+from stepsize._validation import check_instance, check_int, check_optional
+from stepsize.torch._greedy_checks import (
+    STATE_KEYS,
+    added_groups,
+    bounds_per_group,
+    checked_greedy_state,
+    metric_value,
+    setting,
 )
+from stepsize.torch._scheduler_state import group_lr, set_group_lr
 from stepsize.torch._streaming_average import StreamingAverage
 
 __all__ = ["GreedyLR", "get_greedy_schedule"]
@@ -40,6 +42,11 @@ class GreedyLR(ReduceLROnPlateau):
 
     ``min_lr`` is an absolute floor: with the default 1e-3 and a smaller lr (5e-5 is
     common in fine-tuning) the lr is never lowered, so pass a ``min_lr`` below your lr.
+    ``max_lr`` must be finite (transformers accepts ``math.inf``, and the lr can reach it).
+    A NaN or infinite metric is a bad evaluation, as in ``ReduceLROnPlateau``: never the
+    best, never in the smoothing window. A param group added to the optimizer later starts
+    from its own lr, within the bounds every group shares (if they differ, append its own to
+    ``min_lrs`` and ``max_lrs`` before the next ``step``).
 
     Args:
         optimizer: the optimizer whose lrs are scheduled.
@@ -51,7 +58,7 @@ class GreedyLR(ReduceLROnPlateau):
         cooldown: evaluations to skip after a lowering.
         warmup: evaluations to skip after a raise.
         min_lr: lower bound, one number >= 0 or a list with one per param group.
-        max_lr: upper bound, one number (``math.inf`` for none) or one per param group.
+        max_lr: upper bound, one finite number or one per param group.
         eps: smallest lr change that is applied (>= 0).
         verbose: print every change.
         smooth: replace each metric by the mean of the last ``window_size`` metrics.
@@ -59,15 +66,15 @@ class GreedyLR(ReduceLROnPlateau):
         reset_start: due lowerings at ``min_lr`` before the state is reset.
 
     Raises:
-        TypeError: for an argument of the wrong type: ``optimizer`` not an optimizer, a
-            count not an integer, a number that is a string, a bool or None, a mode not a
-            string, ``verbose`` or ``smooth`` not a bool.
-        ValueError: for ``factor`` outside (0, 1), an unknown ``mode`` or
-            ``threshold_mode``, a negative or NaN number, a wrong number of
-            ``min_lr``/``max_lr`` values, a ``min_lr`` above its ``max_lr``, or a negative
-            count (``window_size`` < 1).
+        TypeError: for an argument of the wrong type (a count not an integer, a number that
+            is a string, a bool or None, ``verbose`` or ``smooth`` not a bool...).
+        ValueError: for ``factor`` outside (0, 1), an unknown mode, a negative, NaN or
+            infinite number, a wrong number of ``min_lr``/``max_lr`` values, a ``min_lr``
+            above its ``max_lr``, a negative count (``window_size`` < 1), or a param group
+            whose lr is NaN or negative.
 
     Example:
+        >>> import torch
         >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
         >>> sched = GreedyLR(opt, factor=0.5, patience=1, min_lr=0.01)
         >>> for loss in [3.0, 2.0, 1.0]:
@@ -101,36 +108,26 @@ class GreedyLR(ReduceLROnPlateau):
         self.optimizer = check_instance(
             "optimizer", optimizer, Optimizer, "a torch.optim.Optimizer"
         )
-        self.mode = check_choice("mode", mode, ("min", "max"))
-        self.factor = check_real("factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
-        self.threshold = check_real("threshold", threshold, low=0.0)
-        self.threshold_mode = check_choice("threshold_mode", threshold_mode, ("rel", "abs"))
-        self.eps = check_real("eps", eps, low=0.0)
-        self.patience = check_int("patience", patience, low=0)
-        self.cooldown = check_int("cooldown", cooldown, low=0)
-        self.warmup = check_int("warmup", warmup, low=0)
-        self.window_size = check_int("window_size", window_size, low=1)
-        self.reset_start = self.reset_start_original = check_int("reset_start", reset_start, low=0)
-        self.verbose = check_bool("verbose", verbose)
-        self.smooth = check_bool("smooth", smooth)
+        self.mode = setting("mode", mode)
+        self.factor = setting("factor", factor)
+        self.threshold = setting("threshold", threshold)
+        self.threshold_mode = setting("threshold_mode", threshold_mode)
+        self.eps = setting("eps", eps)
+        self.patience = setting("patience", patience)
+        self.cooldown = setting("cooldown", cooldown)
+        self.warmup = setting("warmup", warmup)
+        self.window_size = setting("window_size", window_size)
+        self.reset_start = self.reset_start_original = setting("reset_start", reset_start)
+        self.verbose = setting("verbose", verbose)
+        self.smooth = setting("smooth", smooth)
         num_groups = len(optimizer.param_groups)
-        self.min_lrs = _per_group("min_lr", min_lr, num_groups, allow_inf=False)
-        self.max_lrs = _per_group("max_lr", max_lr, num_groups, allow_inf=True)
-        for i, (low_lr, high_lr) in enumerate(zip(self.min_lrs, self.max_lrs, strict=True)):
-            if low_lr > high_lr:
-                raise ValueError(f"min_lr {low_lr} is above max_lr {high_lr} for param group {i}")
+        self.min_lrs, self.max_lrs = bounds_per_group(min_lr, max_lr, num_groups)
         self.last_epoch = 0
-        self._init_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+        self._init_lrs = [group_lr(optimizer, i) for i in range(num_groups)]
         self._last_lr = list(self._init_lrs)
         self._streaming_avg: StreamingAverage | None = None
         self._reset()
-        for i, (lr, low_lr) in enumerate(zip(self._init_lrs, self.min_lrs, strict=True)):
-            if lr <= low_lr:
-                warnings.warn(
-                    f"param group {i} has lr {lr} <= min_lr {low_lr}: GreedyLR never lowers "
-                    "it (pass a smaller min_lr)",
-                    stacklevel=2,
-                )
+        _warn_never_lowered(self._init_lrs, self.min_lrs)
 
     def _reset(self) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -142,14 +139,21 @@ class GreedyLR(ReduceLROnPlateau):
         self._streaming_avg = StreamingAverage(self.window_size) if self.smooth else None
 
     def step(self, metrics: Any, epoch: int | None = None) -> None:  # type: ignore[override]
-        """Takes one evaluation's metric (a float or a 0-d tensor) and adapts the lrs.
+        """Takes one evaluation's metric and adapts the lrs.
 
         Args:
-            metrics: the metric value.
+            metrics: a real number, or a tensor or array holding one (NaN, ±inf: a bad one).
             epoch: the evaluation index to record; default: the previous one + 1.
+
+        Raises:
+            TypeError: if ``metrics`` is not a number (a string, a bool...) or ``epoch`` not
+                an integer.
+            ValueError: if ``metrics`` holds several values or ``epoch`` is negative.
         """
-        current = float(metrics)
-        if self._streaming_avg is not None:
+        current = metric_value(metrics)
+        epoch = check_optional(check_int, "epoch", epoch, low=0)
+        self.__dict__.update(self._grown())
+        if math.isfinite(current) and self._streaming_avg is not None:
             current = self._streaming_avg.streamavg(current)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
 
@@ -178,7 +182,15 @@ class GreedyLR(ReduceLROnPlateau):
         self._last_lr = [float(group["lr"]) for group in self.optimizer.param_groups]
 
     def is_better(self, current: float, best: float) -> bool:
-        """Whether ``current`` improves on ``best`` by more than the threshold."""
+        """Whether ``current`` improves on ``best`` by more than the threshold.
+
+        A NaN or infinite ``current`` never does; any finite one improves on an infinite
+        ``best`` (the initial one).
+        """
+        if not math.isfinite(current):
+            return False
+        if math.isinf(best):
+            return True  # also with a "rel" threshold >= 1, where best·(1 - threshold) is NaN
         if self.mode == "min":
             if self.threshold_mode == "rel":
                 return current < best * (1.0 - self.threshold)
@@ -211,13 +223,13 @@ class GreedyLR(ReduceLROnPlateau):
 
     def _restore_initial(self) -> None:
         for group, lr in zip(self.optimizer.param_groups, self._init_lrs, strict=True):
-            _assign(group, lr)
+            set_group_lr(group, lr)
         self._reset()
         if self.verbose:
             print("GreedyLR: reset to the initial learning rates and state.")
 
     def _set_lr(self, i: int, group: dict[str, Any], lr: float, epoch: int, verb: str) -> None:
-        _assign(group, lr)
+        set_group_lr(group, lr)
         if self.verbose:
             print(f"Epoch {epoch}: {verb} learning rate of group {i} to {lr:.4e}.")
 
@@ -227,17 +239,8 @@ class GreedyLR(ReduceLROnPlateau):
 
     def state_dict(self) -> dict[str, Any]:
         """The scheduler's state as plain data (loads with ``weights_only=True``)."""
-        state = {
-            key: getattr(self, key)
-            for key in (
-                "factor", "min_lrs", "max_lrs", "patience", "verbose", "cooldown", "warmup",
-                "cooldown_counter", "warmup_counter", "mode", "threshold", "threshold_mode",
-                "best", "num_bad_epochs", "num_good_epochs", "eps", "last_epoch", "smooth",
-                "window_size", "reset_start", "reset_start_original", "_last_lr", "_init_lrs",
-            )
-        }  # fmt: skip
-        for key in ("min_lrs", "max_lrs", "_last_lr", "_init_lrs"):
-            state[key] = list(state[key])
+        self.__dict__.update(self._grown())
+        state = {key: copy.copy(getattr(self, key)) for key in STATE_KEYS}  # lists copied
         if self._streaming_avg is not None:
             state["_streaming_avg"] = self._streaming_avg.state_dict()
         return state
@@ -245,18 +248,35 @@ class GreedyLR(ReduceLROnPlateau):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restores ``state_dict()`` output; keys a (partial) dict lacks keep their values.
 
-        With ``_last_lr`` present, the optimizer's lrs are set to it.
+        Every entry is checked first (the constructor's rules, one lr per param group,
+        ``best`` a number or ±inf): a rejected state leaves the scheduler and the optimizer's
+        lrs as they were. With ``_last_lr`` present, the optimizer's lrs are set to it.
+
+        Raises:
+            TypeError: if ``state_dict`` is not a dict or an entry has the wrong type.
+            ValueError: for an unknown key or a bad value; the message names the entry.
         """
-        for key, value in state_dict.items():
-            if key != "_streaming_avg":
-                setattr(self, key, list(value) if isinstance(value, list) else value)
-        if "_streaming_avg" in state_dict:
-            if self._streaming_avg is None:
-                self._streaming_avg = StreamingAverage(self.window_size)
-            self._streaming_avg.load_state_dict(state_dict["_streaming_avg"])
-        if "_last_lr" in state_dict:
+        grown = self._grown()
+        current = {key: getattr(self, key) for key in STATE_KEYS}
+        current.update(grown, _streaming_avg=self._streaming_avg)
+        state = checked_greedy_state(state_dict, current)
+        self.__dict__.update(grown)
+        self.__dict__.update(state)
+        if "_last_lr" in state:
             for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
-                _assign(group, lr)
+                set_group_lr(group, lr)
+
+    def _grown(self) -> dict[str, list[float]]:
+        # The per-group lists, extended to the param groups added to the optimizer since.
+        known = len(self._init_lrs)
+        lrs, lows, highs = added_groups(self.optimizer, known, self.min_lrs, self.max_lrs)
+        _warn_never_lowered(lrs, lows, start=known, stacklevel=4)  # via step() and the like
+        return {
+            "_init_lrs": self._init_lrs + lrs,
+            "_last_lr": self._last_lr + lrs,
+            "min_lrs": self.min_lrs[:known] + lows,
+            "max_lrs": self.max_lrs[:known] + highs,
+        }
 
 
 def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> GreedyLR:
@@ -264,20 +284,14 @@ def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> GreedyLR:
     return GreedyLR(optimizer, **kwargs)
 
 
-def _per_group(argument: str, value: Any, num_groups: int, allow_inf: bool) -> list[float]:
-    # One bound for every param group, or a list or tuple with one per group.
-    if not isinstance(value, list | tuple):
-        return [float(check_real(argument, value, low=0.0, allow_inf=allow_inf))] * num_groups
-    values = check_sequence(argument, value, length=num_groups)
-    return [
-        float(check_real(f"{argument}[{i}]", v, low=0.0, allow_inf=allow_inf))
-        for i, v in enumerate(values)
-    ]
-
-
-def _assign(group: dict[str, Any], lr: float) -> None:
-    # A tensor lr (capturable / fused optimizers) is updated in place, never replaced.
-    if isinstance(group["lr"], torch.Tensor):
-        group["lr"].fill_(lr)
-    else:
-        group["lr"] = lr
+def _warn_never_lowered(
+    lrs: list[float], min_lrs: list[float], start: int = 0, stacklevel: int = 3
+) -> None:
+    # stacklevel: the user's call (GreedyLR(...) by default)
+    for index, (lr, min_lr) in enumerate(zip(lrs, min_lrs, strict=True), start=start):
+        if lr <= min_lr:
+            warnings.warn(
+                f"param group {index} has lr {lr} <= min_lr {min_lr}: GreedyLR never lowers it "
+                "(pass a smaller min_lr)",
+                stacklevel=stacklevel,
+            )

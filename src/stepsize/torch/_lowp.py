@@ -22,9 +22,11 @@ from .._validation import check_bool, check_instance, check_int, check_optional,
 from ._chunks import chunk_numel, pieces
 from ._kahan import kahan_update, kahan_update_foreach
 from ._optimizer_base import LOW_PRECISION
+from ._state_validation import StateEntry, param_shape
 from ._stochastic_round import random_bits, stochastic_round, stream_key
 
 __all__ = [
+    "KAHAN_ENTRY",
     "KAHAN_KEY",
     "PrecisionOptions",
     "Rounding",
@@ -41,6 +43,20 @@ __all__ = [
 Rounding = Literal["nearest", "kahan", "stochastic"]
 
 KAHAN_KEY = "kahan_comp"  # the state entry of the compensation buffer
+
+
+def _own_dtype(p: torch.Tensor) -> torch.dtype:
+    return p.dtype
+
+
+def _optional(group: Mapping[str, Any], p: torch.Tensor) -> bool:
+    """A state without the buffer loads too (transformers', or saved without Kahan): the
+    buffer starts at zero."""
+    return False
+
+
+# The buffer as ``load_state_dict`` checks it: the parameter's shape and dtype, finite.
+KAHAN_ENTRY = StateEntry(param_shape, _own_dtype, _optional)
 _MAX_SEED = 2**64 - 1
 
 

@@ -1,24 +1,29 @@
 """The base class and small helpers shared by stepsize's torch optimizers.
 
-Every optimizer derives from :class:`ClosureOptimizer` (one ``step``, validated param groups),
-checks its ``foreach`` / ``fused`` switches with :func:`check_switches` and picks its path with
-:func:`resolve_path`, rejects sparse gradients with :func:`check_dense`, and reads a
-``torch.amp.GradScaler``'s inputs with :func:`amp_inputs`. Hyper-parameters are checked with
-``stepsize._validation``. The functions are stable: they only grow keyword arguments.
+Every optimizer derives from :class:`ClosureOptimizer` (one ``step``, validated param groups,
+validated all-or-nothing ``load_state_dict``), checks its ``foreach`` / ``fused`` switches with
+:func:`check_switches` and picks its path with :func:`resolve_path`, rejects sparse gradients
+with :func:`check_dense`, and reads a ``torch.amp.GradScaler``'s inputs with
+:func:`amp_inputs`. Hyper-parameters are checked with ``stepsize._validation``, within the
+float32 bounds ``FLOAT32_TINY`` / ``FLOAT32_MAX`` where a step computes with them in float32.
+The functions are stable: they only grow keyword arguments.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from .._validation import check_bool, check_optional
+from ._state_validation import StateDescription, validated_state
 
 __all__ = [
     "AUTO_FUSED_DEVICES",
     "COMMON_OPTIONS",
+    "FLOAT32_MAX",
+    "FLOAT32_TINY",
     "LOW_PRECISION",
     "ClosureOptimizer",
     "Path",
@@ -48,6 +53,12 @@ COMMON_OPTIONS: dict[str, Any] = {
     "stochastic_round": False,
     "seed": None,
 }
+
+# float32's smallest normal and largest values. The math of float32, float16 and bfloat16
+# parameters runs in float32: an eps below FLOAT32_TINY can vanish there (0/0 = NaN), a factor
+# above FLOAT32_MAX becomes inf (inf·0 = NaN).
+FLOAT32_TINY = float(torch.finfo(torch.float32).tiny)
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 def check_switches(foreach: Any, fused: Any) -> tuple[bool | None, bool | None]:
@@ -145,43 +156,81 @@ def working_dtype(dtype: torch.dtype) -> torch.dtype:
 class ClosureOptimizer(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` whose ``step`` runs the closure, then ``_update()``.
 
-    Subclasses implement ``_check_group`` (validate one param group's options, returning the
-    normalized values) and ``_update`` (decorated with ``torch.compiler.disable``: inside
-    ``torch.compile`` the update runs eagerly, a graph break, since its kernels are already
-    fused and its per-step scalars are computed on the host).
+    Subclasses describe their state (``_state_description``: what ``load_state_dict``
+    accepts), name the options a saved group may lack (``_kept_options``), whether they take
+    complex parameters (``_takes_complex``), and implement ``_check_group`` (validate one param
+    group's options, returning the normalized values) and ``_update`` (decorated with
+    ``torch.compiler.disable``: inside ``torch.compile`` the update runs eagerly, a graph
+    break, since its kernels are already fused and its per-step scalars are computed on the
+    host).
     """
 
-    # Options a loaded param group keeps from this optimizer when the state dict lacks them.
-    _kept_options: tuple[str, ...] = tuple(COMMON_OPTIONS)
+    _state_description: ClassVar[StateDescription]
+    # Options older checkpoints (and transformers') lack: loading keeps this optimizer's values.
+    _kept_options: ClassVar[tuple[str, ...]] = tuple(COMMON_OPTIONS)
+    _takes_complex: ClassVar[bool] = False
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a parameter group; its options are validated like the defaults.
 
         Raises:
-            TypeError, ValueError: for an invalid option; the optimizer is left unchanged.
+            TypeError: for an option of the wrong type, or a parameter that is not a
+                floating-point tensor.
+            ValueError: for an invalid option. Either way the optimizer is left unchanged.
         """
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         try:
+            self._check_params(group["params"])
             group.update(self._check_group(group))
         except (TypeError, ValueError):
             self.param_groups.pop()
             raise
+
+    def _check_params(self, params: list[torch.Tensor]) -> None:
+        for index, p in enumerate(params):
+            if not (p.is_floating_point() or (self._takes_complex and p.is_complex())):
+                kind = "floating-point or complex" if self._takes_complex else "floating-point"
+                raise TypeError(
+                    f"params must be {kind} tensors, got a {p.dtype} tensor at index {index}"
+                )
+
+    @torch.compiler.disable
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict, checked first and applied all or nothing.
+
+        It may come from this class's ``state_dict()`` or from transformers' optimizer of the
+        same name. Checked: as many groups, of the same sizes, as this optimizer; each group's
+        options, as by the constructor (options it lacks, such as ``foreach`` and ``fused``,
+        keep this optimizer's values); and each parameter's state: every entry it needs and no
+        other, ``step`` a whole number >= 0 (int, float or 0-d tensor), tensors of the shape
+        the parameter needs, floating point and finite. Tensors are moved to each parameter's
+        device and dtype (the optimizer's state dtype). Hooks registered with
+        ``register_load_state_dict_pre_hook`` / ``_post_hook`` run as in torch.
+
+        Raises:
+            TypeError: for a value of the wrong type, naming where it is.
+            ValueError: for anything that does not fit, naming the group and parameter
+                index, e.g. "state of param_groups[0]['params'][1]: exp_avg has shape (3, 4),
+                the parameter (3, 5)". A rejected state dict changes nothing.
+        """
+        state_dict = state_dict.copy() if isinstance(state_dict, dict) else state_dict
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = pre_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        loaded = validated_state(
+            self, state_dict, self._state_description, self._check_group, self._kept_options
+        )
+        self.__setstate__(loaded)
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         for group in self.param_groups:  # pickled before these options existed
             for key, value in COMMON_OPTIONS.items():
                 group.setdefault(key, value)
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state dict; options a saved group lacks (saved before they existed, or by
-        transformers) keep this optimizer's values."""
-        groups = [dict(group) for group in state_dict["param_groups"]]
-        for group, current in zip(groups, self.param_groups, strict=False):
-            for key in self._kept_options:
-                group.setdefault(key, current[key])
-        super().load_state_dict({**state_dict, "param_groups": groups})
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:

@@ -4,7 +4,9 @@ Each row of ``_TABLE`` names a function, the schedule it builds, transformers' p
 (names, order, defaults) and its documentation, and, where the function sees more than the
 schedule, a hook: polynomial's ``lr_init`` and ``min_lr`` come from the optimizer's lr, and
 ``get_wsd_schedule`` keeps transformers' rule for ``num_training_steps`` with
-``num_stable_steps``. Each function has exactly transformers' signature and returns a
+``num_stable_steps``. The optimizer's lr the hooks read is checked too: a finite number >= 0
+(or a one-element tensor holding one), so no arithmetic on it can fail or divide by zero.
+Each function has exactly transformers' signature and returns a
 :class:`~stepsize.torch.ScheduledLR` (a ``LambdaLR``-compatible scheduler whose state dict
 loads with ``weights_only=True``). Arguments are checked once, by the schedule and
 ``ScheduledLR``; only what the schedule cannot see is checked here, with transformers' texts.
@@ -17,9 +19,9 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from stepsize._validation import check_real
+from stepsize._validation import check_real, describe
+from stepsize.torch._plateau import get_reduce_on_plateau_schedule
 from stepsize.torch._scheduler_row import SchedulerRow
 
 __all__ = [
@@ -37,10 +39,27 @@ __all__ = [
 ]
 
 
+_DEFAULT_LR = "optimizer.defaults['lr']"
+
+
 def _base_lr(optimizer: Optimizer) -> float:
-    # transformers' polynomial and min_lr arguments are relative to the optimizer's default lr.
-    lr = optimizer.defaults.get("lr")
-    return check_real("optimizer.defaults['lr']", lr.item() if torch.is_tensor(lr) else lr)
+    """The optimizer's default lr, which transformers' ``lr_end`` and ``min_lr`` are relative
+    to, checked: a finite number >= 0, or a one-element real tensor holding one."""
+    defaults = getattr(optimizer, "defaults", None)
+    if not isinstance(defaults, dict) or "lr" not in defaults:
+        raise ValueError(
+            f"{_DEFAULT_LR} must be the optimizer's lr, which lr_end and min_lr are relative "
+            f"to; optimizer.defaults is {describe(defaults)}"
+        )
+    lr = defaults["lr"]
+    if torch.is_tensor(lr):
+        if lr.numel() != 1 or lr.is_meta:
+            raise ValueError(
+                f"{_DEFAULT_LR} must be a number or a one-element tensor with a value, got a "
+                f"tensor of shape {tuple(lr.shape)} on {lr.device}"
+            )
+        lr = lr.item()
+    return check_real(_DEFAULT_LR, lr, low=0.0)
 
 
 def _polynomial(optimizer: Optimizer, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -53,9 +72,14 @@ def _min_lr(optimizer: Optimizer, arguments: dict[str, Any]) -> dict[str, Any]:
     if min_lr is not None and rate is not None:
         raise ValueError("Only one of min_lr or min_lr_rate should be set")
     if min_lr is not None:
+        min_lr = check_real("min_lr", min_lr, low=0.0)
         lr = _base_lr(optimizer)
-        min_lr = check_real("min_lr", min_lr, low=0.0, high=lr)
-        rate = min_lr / lr if lr else 0.0  # a zero lr leaves nothing to scale
+        if min_lr > lr:
+            raise ValueError(
+                f"min_lr must be <= the optimizer's lr ({_DEFAULT_LR} = {lr!r}), "
+                f"got {describe(min_lr)}"
+            )
+        rate = min_lr / lr if lr else 0.0  # 0 / 0: a zero lr leaves nothing to scale
     elif rate is None:
         raise ValueError(
             "One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`"
@@ -233,20 +257,3 @@ get_cosine_with_min_lr_schedule_with_warmup_lr_rate = _FUNCTIONS[
     "get_cosine_with_min_lr_schedule_with_warmup_lr_rate"
 ]
 get_wsd_schedule = _FUNCTIONS["get_wsd_schedule"]
-
-
-def get_reduce_on_plateau_schedule(optimizer: Optimizer, **kwargs: Any) -> ReduceLROnPlateau:
-    """torch's ``ReduceLROnPlateau(optimizer, **kwargs)``: lowers the lr when a metric stalls.
-
-    Step it with the metric: ``scheduler.step(val_loss)``.
-
-    Example:
-        >>> import torch
-        >>> optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-        >>> scheduler = get_reduce_on_plateau_schedule(optimizer, patience=0, factor=0.5)
-        >>> for loss in (3.0, 4.0, 5.0):
-        ...     scheduler.step(loss)
-        >>> scheduler.get_last_lr()
-        [0.25]
-    """
-    return ReduceLROnPlateau(optimizer, **kwargs)
