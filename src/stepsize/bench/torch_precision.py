@@ -8,18 +8,20 @@ and stochastic rounding:
 
 * ``regression``: least squares with a small learning rate (lr 1e-4, 300 full-batch steps),
   where most updates are smaller than half a bfloat16 unit of the weights they change;
-* ``demo``: the model of ``stepsize demo`` on the digits, with its schedule (needs
-  scikit-learn; ``--problems regression`` skips it).
+* ``demo``: the model of ``stepsize demo`` on the digits, with its schedule, AdamW runs only
+  (needs scikit-learn; ``--problems regression memory`` skips it).
 
 Per run: the share of the float32 run's movement it keeps (its change of the weights,
 projected on the float32 run's change), its final loss and the gap to the float32 run's, and
-(demo) the held-out accuracy. ``--json FILE`` also writes the table.
+(demo) the held-out accuracy. ``memory`` adds the bytes per parameter of each setup, weights
+included, counted from the optimizer's state (``_memory``). ``--json FILE`` also writes the
+tables.
 
 Usage::
 
-    stepsize bench torch --quality                 # both problems, AdamW and Adafactor
-    stepsize bench torch --quality --quick         # shorter runs: a check in seconds
-    python -m stepsize.bench.torch_precision --json quality.json
+    stepsize bench precision                       # every problem, AdamW and Adafactor
+    stepsize bench precision --quick               # shorter runs: a check in seconds
+    python benchmarks/precision.py --json precision.json
 """
 
 from __future__ import annotations
@@ -31,9 +33,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from stepsize.bench import _harness as harness
+from stepsize.bench._memory import SETUPS, measure, memory_table
 from stepsize.bench._quality import Regression, Row, movement_kept, table
+from stepsize.bench._workload import Workload
 
-__all__ = ["RUNS", "main", "parse", "regression_rows", "run"]
+__all__ = [
+    "PROBLEMS",
+    "RUNS",
+    "add_quality_options",
+    "demo_rows",
+    "main",
+    "parse",
+    "regression_rows",
+    "run",
+]
+
+PROBLEMS = ("regression", "demo", "memory")
 
 # name -> (optimizer family, weights' dtype, constructor module and class, options).
 RUNS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
@@ -170,17 +185,19 @@ def parse(argv: Sequence[str] | None = None, prog: str | None = None) -> argpars
 
 
 def add_quality_options(parser: argparse.ArgumentParser) -> None:
-    """The options of the quality benchmark (also ``stepsize bench torch --quality``)."""
+    """The options of the quality benchmark."""
     parser.add_argument(
         "--problems",
         nargs="+",
-        choices=("regression", "demo"),
-        default=["regression", "demo"],
-        help="the problems to train (default: both)",
+        choices=PROBLEMS,
+        default=list(PROBLEMS),
+        help="what to measure (default: all)",
     )
     parser.add_argument("--only", nargs="+", metavar="WORD", help="runs whose name has a WORD")
     parser.add_argument(
-        "--quick", action="store_true", help="100 regression steps and 2 demo epochs"
+        "--quick",
+        action="store_true",
+        help="100 regression steps, 2 demo epochs, memory of a small workload",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the table as JSON")
 
@@ -197,13 +214,20 @@ def run(args: argparse.Namespace) -> int:
     rows = regression_rows(problem, names) if "regression" in args.problems else []
     if "demo" in args.problems:
         rows += demo_rows(2 if args.quick else 12, names)
-    print(table(rows), flush=True)
-    document = {
+    if rows:
+        print(table(rows), flush=True)
+    document: dict[str, Any] = {
         "benchmark": "precision",
         **machine,
         "regression": problem.describe(),
         "rows": [row.to_dict() for row in rows],
     }
+    if "memory" in args.problems:
+        workload = Workload(layers=1, hidden=64) if args.quick else Workload(layers=1)
+        memory = [measure(name, workload) for name in SETUPS]
+        print(f"\nbytes per parameter kept between steps ({workload.parameters:,} parameters)")
+        print(memory_table(memory), flush=True)
+        document["memory"] = [row.to_dict() for row in memory]
     harness.save(document, None if args.json is None else Path(args.json))
     return 0
 
