@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from stepsize.bench import torch_precision  # noqa: E402
-from stepsize.bench._memory import SETUPS, MemoryRow, measure  # noqa: E402
+from stepsize.bench._memory import SETUPS, SetupBytes, measure  # noqa: E402
 from stepsize.bench._quality import Regression, movement_kept  # noqa: E402
 from stepsize.bench._workload import Workload  # noqa: E402
 
@@ -70,7 +70,7 @@ def test_memory_counts_the_real_state(name, weights, state):
 def test_every_memory_setup_is_tested():
     tested = test_memory_counts_the_real_state.pytestmark[0].args[1]
     assert sorted(name for name, _, _ in tested) == sorted(SETUPS)
-    assert MemoryRow("x", 2.0, 6.0).to_dict() == {
+    assert SetupBytes("x", 2.0, 6.0).to_dict() == {
         "name": "x",
         "weights": 2.0,
         "state": 6.0,

@@ -16,7 +16,7 @@ from typing import Any
 
 from stepsize.bench._workload import Workload
 
-__all__ = ["SETUPS", "MemoryRow", "measure", "memory_table"]
+__all__ = ["SETUPS", "SetupBytes", "measure", "memory_table"]
 
 # name -> (optimizer, weights' dtype, float32 master copy, optimizer options)
 SETUPS: dict[str, tuple[str, str, bool, dict[str, Any]]] = {
@@ -48,7 +48,7 @@ SETUPS: dict[str, tuple[str, str, bool, dict[str, Any]]] = {
 
 
 @dataclasses.dataclass(frozen=True)
-class MemoryRow:
+class SetupBytes:
     """One setup's bytes per parameter: the weights (and master copy) and the optimizer state."""
 
     name: str
@@ -71,7 +71,7 @@ def _nbytes(tensors: Any) -> int:
     return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
 
 
-def measure(name: str, workload: Workload) -> MemoryRow:
+def measure(name: str, workload: Workload) -> SetupBytes:
     """Builds setup ``name`` (a key of ``SETUPS``) on ``workload``, steps once, counts."""
     import torch
 
@@ -95,14 +95,14 @@ def measure(name: str, workload: Workload) -> MemoryRow:
     kept = _nbytes(weights) + (_nbytes(stepped) if master else 0)
     state = sum(_nbytes(s.values()) for s in optimizer.state.values())
     count = workload.parameters
-    return MemoryRow(name, kept / count, state / count)
+    return SetupBytes(name, kept / count, state / count)
 
 
-def memory_table(rows: Sequence[MemoryRow]) -> str:
+def memory_table(rows: Sequence[SetupBytes]) -> str:
     """The rows as a text table.
 
     Example:
-        >>> print(memory_table([MemoryRow("AdamW, float32", 4.0, 8.0)]))
+        >>> print(memory_table([SetupBytes("AdamW, float32", 4.0, 8.0)]))
         setup                                                    weights    state    total
         AdamW, float32                                              4.00     8.00    12.00
     """
