@@ -103,8 +103,8 @@ def memory_table(rows: Sequence[SetupBytes]) -> str:
 
     Example:
         >>> print(memory_table([SetupBytes("AdamW, float32", 4.0, 8.0)]))
-        setup                                                    weights    state    total
-        AdamW, float32                                              4.00     8.00    12.00
+        setup                                                     weights    state    total
+        AdamW, float32                                               4.00     8.00    12.00
     """
     width = max([55, *(len(row.name) for row in rows)])
     lines = [f"{'setup':{width}s} {'weights':>9s} {'state':>8s} {'total':>8s}"]
