@@ -121,12 +121,12 @@ def table(rows: Sequence[Row]) -> str:
 
     Example:
         >>> print(table([Row("regression", "a run", "float32", 1.0, 0.5, 0.0)]))
-        problem     run                                      kept   final loss  vs float32  held-out
-        regression  a run                                  100.0 %    0.50000      +0.00 %         -
+        problem     run                                 kept  final loss  vs float32  held-out
+        regression  a run                            100.0 %     0.50000      +0.00 %         -
     """
-    width = max([36, *(len(row.name) for row in rows)])
+    width = max([30, *(len(row.name) for row in rows)])
     lines = [
-        f"{'problem':11s} {'run':{width}s} {'kept':>8s}   {'final loss':>10s}  "
+        f"{'problem':11s} {'run':{width}s} {'kept':>9s}  {'final loss':>10s}  "
         f"{'vs float32':>10s}  {'held-out':>8s}"
     ]
     for row in rows:
