@@ -4,6 +4,9 @@
   skipped), so a CPU run reports no skips; ``pytest -m cuda`` runs just them on a GPU.
 * Property and fuzz tests run derandomized by default, so a CI run is reproducible; set
   ``STEPSIZE_HYPOTHESIS=long`` for a longer, randomized search.
+* The optimizers' compiled low-precision kernels are off (``STEPSIZE_COMPILE=0``, inherited by
+  the distributed workers): most tests exercise the eager paths without paying a compile each;
+  the tests of the compiled path turn them on (``tests/torch/test_compiled_paths.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ hypothesis.settings.register_profile(
     "long", derandomize=False, deadline=None, max_examples=20_000, print_blob=True
 )
 hypothesis.settings.load_profile(os.environ.get("STEPSIZE_HYPOTHESIS", "default"))
+os.environ["STEPSIZE_COMPILE"] = "0"
 
 
 def _cuda_available() -> bool:

@@ -23,6 +23,7 @@ def test_benchmark_modules_import_no_framework():
     code = (
         "import sys\n"
         "import stepsize.bench.torch_optimizers, stepsize.bench.tf_optimizers\n"
+        "import stepsize.bench.torch_precision\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -33,10 +34,13 @@ def test_every_module_declares_its_public_names():
     modules = [info.name for info in pkgutil.iter_modules(stepsize.bench.__path__)]
     assert sorted(modules) == [
         "_harness",
+        "_memory",
         "_options",
+        "_quality",
         "_workload",
         "tf_optimizers",
         "torch_optimizers",
+        "torch_precision",
     ]
     assert stepsize.bench.__all__ == []
     for name in modules:

@@ -78,7 +78,8 @@ def test_bfloat16_rows_are_compared_with_fused_adamw_on_float32(tmp_path):
     assert [rows[n]["dtype"] for n in rows] == ["bfloat16", "bfloat16", "float32"]
     assert rows[reference]["ratios"] == {reference: 1.0}
     assert rows[reference]["state_bytes_per_param"] >= 8.0
-    assert rows["stepsize AdamW (fused)"]["state_bytes_per_param"] < 4.1
+    # two bfloat16 moments and the Kahan buffer (the default for bfloat16), 2 bytes each
+    assert 6.0 <= rows["stepsize AdamW (fused)"]["state_bytes_per_param"] < 6.1
 
 
 def test_sweep_times_the_rows_as_the_size_grows(tmp_path, capsys):

@@ -10,7 +10,8 @@ Low-precision (bfloat16/float16) runs are not compared elementwise: each is comp
 float32 run of the reference, by ``relative_distance``, and must be no further from it than the
 reference implementation's own low-precision run (``assert_no_further``). Two implementations
 that round the same float32 values once per stored value may differ by one unit in the last
-place (``assert_within_ulps``).
+place (``assert_within_ulps``); their Kahan-compensated pairs (p, c) agree on p + c to the
+precision of the pair (``assert_compensated_close``).
 
 Works on PyTorch and TensorFlow tensors, NumPy arrays and Python numbers, and on lists of them.
 """
@@ -24,6 +25,7 @@ import numpy as np
 __all__ = [
     "TOLERANCES",
     "assert_close",
+    "assert_compensated_close",
     "assert_no_further",
     "assert_within_ulps",
     "relative_distance",
@@ -127,4 +129,51 @@ def assert_no_further(
     mine, their = relative_distance(run, reference), relative_distance(theirs, reference)
     assert mine <= their * (1.0 + slack), (
         f"{what}: {mine:.6g} from the float32 run, the reference's {their:.6g}"
+    )
+
+
+# The absolute precision of a float16 compensation where it is subnormal (2^-24 apart).
+_FLOAT16_SUBNORMAL_UNIT = 2.0**-24
+
+
+def assert_compensated_close(
+    actual: Any,
+    actual_comp: Any,
+    expected: Any,
+    expected_comp: Any,
+    dtype: Any,
+    *,
+    steps: int = 1,
+    what: str = "",
+) -> None:
+    """Asserts Kahan-compensated low-precision values agree on p + c, to the pair's precision.
+
+    Two paths that compute the same float32 update and write it with Kahan summation agree,
+    per step, on p + c up to the rounding of each c to ``dtype`` (|c| <= half a unit of p, so
+    eps²/4·|p| each) and float32 rounding of the update (2^-21·|p|), where p itself may differ
+    by one unit (c then differs by one unit the other way); a subnormal float16 c loses up to
+    2^-24 more. Over ``steps`` steps the bound adds up.
+
+    Args:
+        actual, actual_comp: the parameters (p) and compensation buffers (c) under test.
+        expected, expected_comp: the reference's.
+        dtype: their low-precision dtype (bfloat16/float16).
+        steps: the steps the two runs took since they last agreed.
+        what: a label for the failure message.
+    """
+    eps = _MACHINE_EPSILON[str(getattr(dtype, "name", dtype)).removeprefix("torch.")]
+    relative = steps * (eps * eps / 2 + 2.0**-21)
+    tiny = steps * _FLOAT16_SUBNORMAL_UNIT if eps == _MACHINE_EPSILON["float16"] else 0.0
+
+    def total(values: Any, comps: Any) -> Any:
+        if isinstance(values, list | tuple):
+            return [total(v, c) for v, c in zip(values, comps, strict=True)]
+        return to_numpy(values) + to_numpy(comps)
+
+    _assert_within(
+        total(actual, actual_comp),
+        total(expected, expected_comp),
+        lambda size: tiny + relative * size,
+        "the precision of the compensated pair",
+        what,
     )

@@ -13,17 +13,21 @@ from typing import Any
 import torch
 
 from cases.closeness import assert_close as assert_close_per_precision
+from cases.closeness import relative_distance
 from cases.torch_optimizers import OPTIMIZERS as OPTIMIZER_TABLE
 from cases.torch_optimizers import OptimizerInfo
 from stepsize.torch import get_linear_schedule_with_warmup
 
 __all__ = [
     "BATCH",
+    "CHECKPOINTS",
     "DEFAULTS",
+    "DTYPES",
     "MAX_GRAD_NORM",
     "OPTIMIZERS",
     "STEPS",
     "assert_close",
+    "assert_like_single_process",
     "concatenate",
     "loss_fn",
     "make_batches",
@@ -42,6 +46,11 @@ STEPS = 12  # optimizer updates per case
 BATCH = 8  # rows per update, split evenly across the ranks
 IN, HIDDEN, OUT = 8, 16, 3  # OUT = 3 shards unevenly over 2 ranks
 MAX_GRAD_NORM = 0.1  # small enough to clip in the accumulation cases
+# How far a bfloat16 case may be from its single-process run (relative distance): its
+# gradients are reduced in bfloat16 in another order (a unit is 2^-8 relative), and under FSDP2
+# stochastic rounding draws the random bits of each rank's shard. Measured over the 12 steps:
+# at most 3e-3 for Kahan summation and DDP, 8e-3 for stochastic rounding under FSDP2.
+BFLOAT16_DISTANCE = 2.0**-6
 
 
 def _constructor(info: OptimizerInfo, path: str, hyper: dict) -> Callable[[Any], Any]:
@@ -52,25 +61,48 @@ def _name(info: OptimizerInfo, suffix: str, path: str) -> str:
     return info.name.lower() + suffix + ("" if path == "auto" else f"_{path}")
 
 
+# The configurations of each row with their paths: its float32 ones on every path; its
+# bfloat16 ones (named "_bf16...") on the automatic path and the loop (the multi-tensor and
+# fused paths take DTensors, and compiled kernels are off in tests, so all three run the same
+# code under FSDP2).
+_CONFIGS = [
+    (info, prefix + suffix, hyper, dtype, path)
+    for info in OPTIMIZER_TABLE
+    for prefix, configs, dtype, paths in (
+        ("", info.distributed, torch.float32, list(info.paths)),
+        ("_bf16", info.distributed_bfloat16, torch.bfloat16, ["auto", "loop"]),
+    )
+    for suffix, hyper in configs.items()
+    for path in paths
+]
 # name -> constructor: every row of the optimizer table, with each of its distributed
-# configurations, on each path ("adamw": AdamW's first configuration on the automatic path).
+# configurations and paths ("adamw": AdamW's first configuration on the automatic path).
 # Every distributed case runs each of them.
 OPTIMIZERS: dict[str, Callable[[Any], torch.optim.Optimizer]] = {
     _name(info, suffix, path): _constructor(info, path, hyper)
-    for info in OPTIMIZER_TABLE
-    for suffix, hyper in info.distributed.items()
-    for path in info.paths
+    for info, suffix, hyper, _, path in _CONFIGS
+}
+# name -> the dtype of that case's model.
+DTYPES: dict[str, torch.dtype] = {
+    _name(info, suffix, path): dtype for info, suffix, _, dtype, path in _CONFIGS
 }
 # Each optimizer's first configuration on the automatic path.
 DEFAULTS: tuple[str, ...] = tuple(info.name.lower() for info in OPTIMIZER_TABLE)
+# The cases resumed from a checkpoint: the defaults and every bfloat16 one on the automatic path.
+CHECKPOINTS: tuple[str, ...] = DEFAULTS + tuple(
+    _name(info, suffix, path)
+    for info, suffix, _, dtype, path in _CONFIGS
+    if dtype != torch.float32 and path == "auto"
+)
 
 
-def make_model() -> torch.nn.Sequential:
-    """The same initial weights in every process."""
+def make_model(dtype: torch.dtype = torch.float32) -> torch.nn.Sequential:
+    """The same initial weights in every process (drawn in float32, then cast)."""
     torch.manual_seed(0)
-    return torch.nn.Sequential(
+    model = torch.nn.Sequential(
         torch.nn.Linear(IN, HIDDEN), torch.nn.Tanh(), torch.nn.Linear(HIDDEN, OUT)
     )
+    return model.to(dtype)
 
 
 def make_schedule(opt: torch.optim.Optimizer) -> Any:
@@ -98,7 +130,8 @@ def make_uneven_batches(count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 def loss_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.mse_loss(model(x), y)  # mean-reduced
+    dtype = next(iter(model.parameters())).dtype  # the batches are float32
+    return torch.nn.functional.mse_loss(model(x.to(dtype)), y.to(dtype))  # mean-reduced
 
 
 def summed_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -149,7 +182,7 @@ def train_windows(
 
 def train_reference(optimizer: str, batches: list) -> dict:
     """One process, one optimizer update per (full) batch; returns the results dict of a case."""
-    model = make_model()
+    model = make_model(DTYPES[optimizer])
     opt = OPTIMIZERS[optimizer](model.parameters())
     for x, y in batches:
         loss_fn(model, x, y).backward()
@@ -174,6 +207,32 @@ def plain_state(state: dict) -> dict:
             value = value.detach().clone().float() if value.numel() != 1 else float(value)
         out[key] = value
     return out
+
+
+def assert_like_single_process(result: dict, expected: dict, name: str) -> None:
+    """A case's parameters and state equal the single-process run's: per float32 for float32
+    cases; within ``BFLOAT16_DISTANCE`` for bfloat16 ones (the parameters, each state entry,
+    and p + kahan_comp, the value Kahan summation keeps)."""
+    if DTYPES[name] == torch.float32:
+        assert_close(result["params"], expected["params"], "params")
+        assert_close(result["state"], expected["state"], "state")
+        return
+    runs = [(result["params"], result["state"]), (expected["params"], expected["state"])]
+    assert runs[0][0].keys() == runs[1][0].keys() == runs[0][1].keys()
+    entries: dict[str, tuple[list, list]] = {}
+    for params, state in runs:
+        for param, values in sorted(state.items()):
+            assert values.keys() == runs[1][1][param].keys(), param
+            stored = {"params": params[param], **values}
+            if "kahan_comp" in values:  # what Kahan summation keeps: p + c
+                stored["kahan_comp"] = params[param] + values["kahan_comp"]
+            for key, value in stored.items():
+                if isinstance(value, torch.Tensor):
+                    entries.setdefault(key, ([], []))[params is runs[1][0]].append(value)
+    for key, (mine, theirs) in entries.items():
+        distance = relative_distance(mine, theirs)
+        label = "p + kahan_comp" if key == "kahan_comp" else key
+        assert distance <= BFLOAT16_DISTANCE, f"{name} {label}: {distance:.3g} from one process"
 
 
 def assert_close(actual: dict, expected: dict, label: str = "") -> None:

@@ -33,7 +33,8 @@ from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 
 from cases.distributed import (
-    DEFAULTS,
+    CHECKPOINTS,
+    DTYPES,
     MAX_GRAD_NORM,
     OPTIMIZERS,
     STEPS,
@@ -78,7 +79,7 @@ def _train(model, opt, batches, rank, world) -> None:
 
 
 def _ddp(name: str, rank: int, world: int, tmp: Path) -> dict:
-    ddp = DistributedDataParallel(make_model())
+    ddp = DistributedDataParallel(make_model(DTYPES[name]))
     opt = OPTIMIZERS[name](ddp.parameters())
     _train(ddp, opt, make_batches(STEPS), rank, world)
     return snapshot(ddp.module, opt)
@@ -112,8 +113,8 @@ def _ddp_accumulation(name: str, rank: int, world: int, tmp: Path) -> dict:
     return result
 
 
-def _fsdp_model(mesh) -> torch.nn.Module:
-    model = make_model()
+def _fsdp_model(mesh, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    model = make_model(dtype)
     for layer in model:
         if isinstance(layer, torch.nn.Linear):
             fully_shard(layer, mesh=mesh)
@@ -122,7 +123,7 @@ def _fsdp_model(mesh) -> torch.nn.Module:
 
 
 def _fsdp(name: str, rank: int, world: int, tmp: Path) -> dict:
-    model = _fsdp_model(init_device_mesh("cpu", (world,)))
+    model = _fsdp_model(init_device_mesh("cpu", (world,)), DTYPES[name])
     opt = OPTIMIZERS[name](model.parameters())
     _train(model, opt, make_batches(STEPS), rank, world)
     return {"params": _full_params(model), "state": _full_optimizer_state(model, opt)}
@@ -230,7 +231,7 @@ def _fsdp_checkpoint(name: str, rank: int, world: int, tmp: Path) -> dict:
     batches = make_batches(STEPS)
     half = STEPS // 2
     path = tmp / f"checkpoint_{name}"
-    model = _fsdp_model(mesh)
+    model = _fsdp_model(mesh, DTYPES[name])
     opt = OPTIMIZERS[name](model.parameters())
     _train(model, opt, batches[:half], rank, world)
     model_state, optim_state = get_state_dict(model, opt)
@@ -238,7 +239,7 @@ def _fsdp_checkpoint(name: str, rank: int, world: int, tmp: Path) -> dict:
     _train(model, opt, batches[half:], rank, world)
     uninterrupted = _full_params(model)
 
-    model = _fsdp_model(mesh)
+    model = _fsdp_model(mesh, DTYPES[name])
     opt = OPTIMIZERS[name](model.parameters())
     model_state, optim_state = get_state_dict(model, opt)
     loaded = {"model": model_state, "optim": optim_state}
@@ -261,7 +262,7 @@ CASES = {
     "fsdp_accumulation_failures": (_fsdp_failures, "adamw"),
     "ddp_token_weighted": (_ddp_token_weighted, "adamw"),
     "fsdp_token_weighted": (_fsdp_token_weighted, "adamw"),
-    **{f"fsdp_checkpoint_{name}": (_fsdp_checkpoint, name) for name in DEFAULTS},
+    **{f"fsdp_checkpoint_{name}": (_fsdp_checkpoint, name) for name in CHECKPOINTS},
 }
 
 

@@ -7,6 +7,7 @@ Used by ``tests/torch/test_optimizer_contract*.py`` and the optimizers' own test
 from __future__ import annotations
 
 import copy
+import io
 import itertools
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "make_scheduler",
     "ours_and_transformers",
     "per_optimizer",
+    "resume_runs",
     "state_of",
     "step_with",
     "train_tiny_model",
@@ -50,8 +52,12 @@ AXES = {
         *(("cuda", path) for path in info.paths),
     ],
     "low_precision_config": lambda info: list(info.low_precision_configs),
+    "precision": lambda info: list(info.precision_options),
     "resume_config": lambda info: list(info.resume_configs),
     "scaler_dtype": lambda info: list(info.grad_scaler_dtypes),
+    "low_scaler_dtype": lambda info: [
+        dtype for dtype in info.grad_scaler_dtypes if dtype in (torch.float16, torch.bfloat16)
+    ],
     "error_input": lambda info: info.error_inputs,
     "group_error_input": lambda info: [error for error in info.error_inputs if error.in_groups],
 }
@@ -136,6 +142,42 @@ def assert_identical(ours, theirs) -> None:
                 assert state[key] == value, key
 
 
+def resume_runs(info, config, path, grads, make, **options):
+    """Two runs of ``info``'s optimizer on ``path`` over ``grads`` (lists per step): one
+    uninterrupted, one saved halfway (with a scheduler attached), loaded with
+    ``weights_only=True`` into fresh objects and continued. ``make()`` returns fresh
+    parameters. Returns ((params, optimizer, scheduler) resumed, the same uninterrupted)."""
+
+    def fresh(params):
+        optimizer = info.make(info.groups(params, config), path, **config, **options)
+        return params, optimizer, make_scheduler(optimizer)
+
+    def run(params, optimizer, scheduler, steps):
+        for step_grads in steps:
+            step_with(optimizer, params, [step_grads])
+            scheduler.step()
+
+    half = len(grads) // 2
+    uninterrupted = fresh(make())
+    run(*uninterrupted, grads)
+    first = fresh(make())
+    run(*first, grads[:half])
+    checkpoint = {
+        "params": [p.detach() for p in first[0]],
+        "optimizer": first[1].state_dict(),
+        "scheduler": first[2].state_dict(),
+    }
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)
+    resumed = fresh([torch.nn.Parameter(p.clone()) for p in loaded["params"]])
+    resumed[1].load_state_dict(loaded["optimizer"])
+    resumed[2].load_state_dict(loaded["scheduler"])
+    run(*resumed, grads[half:])
+    return resumed, uninterrupted
+
+
 def assert_steps(optimizer, params, count) -> None:
     assert [float(optimizer.state[p]["step"]) for p in params] == [count] * len(params)
 
@@ -214,9 +256,16 @@ def make_scheduler(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler
 
 
 def train_tiny_model(
-    make_optimizer, *, compile_model=False, compile_step=False, steps=4, device="cpu"
+    make_optimizer,
+    *,
+    compile_model=False,
+    compile_step=False,
+    steps=4,
+    device="cpu",
+    dtype=torch.float32,
 ):
-    """Trains a small MLP on ``device`` for ``steps`` steps; returns copies of its parameters.
+    """Trains a small MLP of ``dtype`` on ``device`` for ``steps`` steps; returns copies of its
+    parameters.
 
     ``make_optimizer(params)`` builds the optimizer. ``compile_model`` / ``compile_step`` wrap
     the model / the whole training step in ``torch.compile`` (the aot_eager backend, which
@@ -224,10 +273,10 @@ def train_tiny_model(
     """
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-    model.to(device)
+    model.to(device, dtype)
     optimizer = make_optimizer(model.parameters())
     forward = torch.compile(model, backend="aot_eager") if compile_model else model
-    x, y = torch.randn(16, 4).to(device), torch.randn(16, 1).to(device)
+    x, y = torch.randn(16, 4).to(device, dtype), torch.randn(16, 1).to(device, dtype)
 
     def step():
         torch.nn.functional.mse_loss(forward(x), y).backward()

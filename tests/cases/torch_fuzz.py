@@ -51,6 +51,8 @@ __all__ = [
 ]
 
 SHAPES = ((), (3,), (2, 3), (2, 2, 3))  # 0-d to 3-D: unfactored and factored in Adafactor
+# One bfloat16 parameter: its state has the Kahan buffer (the default for it) to corrupt too.
+DTYPES = (torch.float32, torch.float32, torch.bfloat16, torch.float32)
 AREAS = ("torch.optimizers.load", "torch.optimizers.step")
 
 
@@ -87,9 +89,12 @@ def group_options(info: OptimizerInfo) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def params(seed: int) -> list[torch.nn.Parameter]:
-    """Parameters of ``SHAPES``, standard-normal."""
+    """Parameters of ``SHAPES`` and ``DTYPES``, standard-normal."""
     generator = torch.Generator().manual_seed(seed)
-    return [torch.nn.Parameter(torch.randn(shape, generator=generator)) for shape in SHAPES]
+    return [
+        torch.nn.Parameter(torch.randn(shape, generator=generator).to(dtype))
+        for shape, dtype in zip(SHAPES, DTYPES, strict=True)
+    ]
 
 
 # The step-scaling hyper-parameters (lr, eps, weight_decay) up to which one step from ordinary
@@ -114,7 +119,7 @@ def take_step(optimizer: torch.optim.Optimizer, params: list, seed: int) -> None
     float32's range after a few.)"""
     generator = torch.Generator().manual_seed(seed)
     for p in params:
-        p.grad = torch.rand(p.shape, generator=generator) * 2 - 1
+        p.grad = (torch.rand(p.shape, generator=generator) * 2 - 1).to(p.dtype)
     params[seed % (len(params) - 1)].grad.zero_()
     params[-1].grad = None
     keeps_promise("torch.optimizers.step", optimizer.step, ())

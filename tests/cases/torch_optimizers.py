@@ -5,7 +5,9 @@ helpers in ``cases.torch_contract``, and the distributed tests) needs to know ab
 optimizer: its class and reference (transformers 4.46.3's class of the same name), the
 configurations worth covering, its paths (the switches that select them), its error inputs,
 its state and the shapes to train. A new optimizer, or a new option of one, is a row or an
-entry here; what is specific to one optimizer stays in its own test file.
+entry here; what is specific to one optimizer stays in its own test file. The low-precision
+options (``kahan_sum``, ``stochastic_round``) are the entries of ``PRECISION_OPTIONS``, run by
+``test_optimizer_contract_low_precision.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "ADAMW",
     "ADAMW_CONFIGS",
     "OPTIMIZERS",
+    "PRECISION_OPTIONS",
     "ErrorInput",
     "OptimizerInfo",
 ]
@@ -63,6 +66,10 @@ class OptimizerInfo:
     state_dtype: Callable[[torch.dtype], torch.dtype]  # a parameter dtype -> its state's
     grad_scaler_dtypes: tuple[torch.dtype, ...]  # dtypes GradScaler steps it in
     distributed: dict[str, dict[str, Any]]  # name suffix -> hyper-parameters (DDP/FSDP2)
+    # name suffix -> hyper-parameters of the distributed runs of a bfloat16 model
+    distributed_bfloat16: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # name -> options of how bfloat16/float16 results are written back
+    precision_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     test_options: dict[str, Any] = field(default_factory=dict)  # passed to every cls(...)
     low_precision_slack: float = 0.0  # see closeness.assert_no_further
 
@@ -93,12 +100,33 @@ PATHS: dict[str, dict[str, Any]] = {
     "fused": {"fused": True},
 }
 
-# Errors every optimizer shares: its switches.
-_SWITCH_ERRORS = [
+# Errors every optimizer shares: its switches and its low-precision options (the error inputs
+# run on float32 parameters, where kahan_sum and stochastic_round cannot be True).
+_SHARED_ERRORS = [
     ErrorInput({"foreach": True, "fused": True}, ValueError, "foreach and fused"),
     ErrorInput({"foreach": "yes"}, TypeError, "foreach"),
     ErrorInput({"fused": 1}, TypeError, "fused"),
+    ErrorInput({"kahan_sum": True}, ValueError, "kahan_sum"),
+    ErrorInput({"stochastic_round": True}, ValueError, "stochastic_round"),
+    ErrorInput(
+        {"kahan_sum": True, "stochastic_round": True},
+        ValueError,
+        "kahan_sum and stochastic_round",
+    ),
+    ErrorInput({"kahan_sum": "yes"}, TypeError, "kahan_sum"),
+    ErrorInput({"stochastic_round": None}, TypeError, "stochastic_round"),
+    ErrorInput({"seed": "0"}, TypeError, "seed"),
+    ErrorInput({"seed": 1.5}, TypeError, "seed"),
+    ErrorInput({"seed": -1}, ValueError, "seed"),
 ]
+
+# How a bfloat16/float16 parameter's float32 result is written back: transformers' rounding to
+# nearest, Kahan summation (the default), stochastic rounding (seeded).
+PRECISION_OPTIONS: dict[str, dict[str, Any]] = {
+    "nearest": {"kahan_sum": False},
+    "kahan": {"kahan_sum": True},
+    "stochastic": {"stochastic_round": True, "seed": 1234},
+}
 
 # ---- AdamW ----------------------------------------------------------------------------------
 
@@ -174,7 +202,7 @@ ADAMW = OptimizerInfo(
         ErrorInput({"correct_bias": 1}, TypeError, "correct_bias"),
         ErrorInput({"correct_bias": "no"}, TypeError, "correct_bias"),
         ErrorInput({"no_deprecation_warning": "yes"}, TypeError, "no_deprecation_warning", False),
-        *_SWITCH_ERRORS,
+        *_SHARED_ERRORS,
     ],
     state_keys=("exp_avg", "exp_avg_sq"),
     shapes=((7,), (5, 4), (3, 4, 5), (2, 3, 2, 3)),  # 1-D to 4-D
@@ -184,6 +212,11 @@ ADAMW = OptimizerInfo(
     state_dtype=lambda dtype: dtype,  # the moments in the parameter's dtype
     grad_scaler_dtypes=(torch.float32, torch.float16),  # unscaled inside its step
     distributed={"": {"lr": 1e-2, "betas": (0.9, 0.999), "eps": 1e-6, "weight_decay": 0.01}},
+    distributed_bfloat16={
+        "_kahan": {"lr": 1e-2, "weight_decay": 0.01},
+        "_stochastic": {"lr": 1e-2, "weight_decay": 0.01, "stochastic_round": True, "seed": 5},
+    },
+    precision_options=PRECISION_OPTIONS,
 )
 
 # ---- Adafactor ------------------------------------------------------------------------------
@@ -287,7 +320,7 @@ ADAFACTOR = OptimizerInfo(
         ErrorInput({"block_numel": 10**400}, ValueError, "block_numel", False),
         ErrorInput({"block_numel": 1.5}, TypeError, "block_numel", False),
         ErrorInput({"block_numel": True}, TypeError, "block_numel", False),
-        *_SWITCH_ERRORS,
+        *_SHARED_ERRORS,
     ],
     state_keys=("exp_avg", "exp_avg_sq", "exp_avg_sq_row", "exp_avg_sq_col", "RMS"),
     shapes=ADAFACTOR_SHAPES,
@@ -314,6 +347,11 @@ ADAFACTOR = OptimizerInfo(
             "weight_decay": 0.01,
         },
     },
+    distributed_bfloat16={
+        "_kahan": {"lr": 1e-2, "relative_step": False, "weight_decay": 0.01},
+        "_stochastic": {"stochastic_round": True, "seed": 5},
+    },
+    precision_options=PRECISION_OPTIONS,
     # Blocks of 24 elements on the blocked path: the (5, 7) parameter splits into rows
     # 3 + 3 + 1, the 3-D and 4-D ones into whole matrices.
     test_options={"block_numel": 24},

@@ -67,7 +67,7 @@ def test_options_need_a_framework(capsys):
 
 def test_unknown_framework(capsys):
     assert main(["bench", "jax"]) == 2
-    assert "unknown framework 'jax'; choose torch or tf" in capsys.readouterr().err
+    assert "unknown framework 'jax'; choose torch, tf or precision" in capsys.readouterr().err
 
 
 def test_missing_framework_names_the_extra(ran, capsys, monkeypatch):

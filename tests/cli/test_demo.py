@@ -72,6 +72,36 @@ def test_torch_demo_full_run(tmp_path, capsys):
     assert "held-out acc" in stdout and str(out.resolve()) in stdout
 
 
+def test_torch_demo_with_bfloat16_weights(tmp_path, capsys):
+    """float32, then bfloat16 weights rounded to nearest, with Kahan summation and with
+    stochastic rounding: the same model, data order and schedule."""
+    _needs("torch")
+    out = tmp_path / "out"
+    argv = ["demo", "--precision", "bf16", "--quick", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    stdout = capsys.readouterr().out
+    names = ["adamw-float32", "adamw-bf16-nearest", "adamw-bf16-kahan", "adamw-bf16-stochastic"]
+    metrics = _check_outputs(out, "torch", _demo.QUICK_EPOCHS, names)
+    assert metrics["precision"] == "bf16" and "bfloat16 weights" in stdout
+    runs = {run["name"]: run for run in metrics["runs"]}
+    assert [run["dtype"] for run in metrics["runs"]] == ["float32", *3 * ["bfloat16"]]
+    assert runs["adamw-bf16-kahan"]["kahan_sum"] is True
+    assert runs["adamw-bf16-stochastic"]["stochastic_round"] is True
+    for run in metrics["runs"]:
+        assert run["label"] in stdout
+        assert run["lr"] == pytest.approx(_expected_lrs(run, "linear"), rel=1e-12, abs=1e-15)
+    # Kahan follows the float32 run: within half a point of its held-out accuracy
+    float32 = runs["adamw-float32"]["final_accuracy"]
+    assert abs(runs["adamw-bf16-kahan"]["final_accuracy"] - float32) <= 0.005
+    assert runs["adamw-bf16-stochastic"]["final_accuracy"] > 0.3
+
+
+def test_precision_needs_the_torch_demo(tmp_path, capsys):
+    argv = ["demo", "--framework", "tf", "--precision", "bf16", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "--precision bf16 needs --framework torch, got tf" in capsys.readouterr().err
+
+
 def test_keras_demo_quick_run(tmp_path, capsys):
     _needs("tensorflow", "keras")
     out = tmp_path / "out"

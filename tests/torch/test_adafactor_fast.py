@@ -13,7 +13,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cases.closeness import assert_close, assert_within_ulps  # noqa: E402
+from cases.closeness import (  # noqa: E402
+    assert_close,
+    assert_compensated_close,
+    assert_within_ulps,
+)
 from cases.torch_contract import step_with  # noqa: E402
 from cases.torch_optimizers import ADAFACTOR, ADAFACTOR_CONFIGS  # noqa: E402
 from stepsize.torch import Adafactor  # noqa: E402
@@ -23,6 +27,7 @@ from stepsize.torch._adafactor_blocks import (  # noqa: E402
     FactoredBlocks,
     Workspace,
 )
+from stepsize.torch._lowp import KAHAN_KEY  # noqa: E402
 
 STEPS = 30
 FAST_PATHS = ["foreach", "fused"]  # "auto" is "fused" on the CPU (test_auto_path_on_cpu)
@@ -39,16 +44,23 @@ def run(params, config, path, grads, block_numel=SMALL_BLOCKS):
 
 
 def assert_same(fast_params, fast_opt, loop_params, loop_opt):
-    """Per dtype (within 1 unit for float16/bfloat16), parameters and every state entry."""
+    """Per dtype (within 1 unit for float16/bfloat16, p + c of Kahan-compensated ones to the
+    pair's precision), parameters and every state entry."""
     for p, q in zip(fast_params, loop_params, strict=True):
         if q.dtype in (torch.float16, torch.bfloat16):
             # Both round nearly the same float32 result: equal, or 1 unit apart at most.
             assert_within_ulps(p, q, q.dtype)
         else:
             assert_close(p, q, q.dtype)
-        assert fast_opt.state[p].keys() == loop_opt.state[q].keys()
-        for key, value in loop_opt.state[q].items():
+        mine, expected = fast_opt.state[p], loop_opt.state[q]
+        assert mine.keys() == expected.keys()
+        if KAHAN_KEY in expected:
+            pair = (mine[KAHAN_KEY], q, expected[KAHAN_KEY])
+            assert_compensated_close(p, *pair, q.dtype, steps=STEPS, what="p + kahan_comp")
+        for key, value in expected.items():
             mine = fast_opt.state[p][key]
+            if key == KAHAN_KEY:
+                continue
             if isinstance(value, torch.Tensor):
                 assert mine.dtype == value.dtype and mine.shape == value.shape, key
                 assert_close(mine, value, value.dtype, what=key)

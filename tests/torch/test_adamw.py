@@ -159,11 +159,11 @@ def test_tensor_subclasses_use_the_fallback_even_with_fused_true(
 
 def _spy(monkeypatch):
     calls = {}
-    for name in ("adamw_fused", "adamw_foreach", "adamw_loop"):
+    for name in ("adamw_fused", "adamw_compiled", "adamw_foreach", "adamw_loop"):
         real = getattr(optimizer_module, name)
 
         def spy(*args, _real=real, _name=name, **kwargs):
-            calls.setdefault(_name, []).append(len(args[0]))
+            calls.setdefault(_name, []).append(len(args[0].params))
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(optimizer_module, name, spy)

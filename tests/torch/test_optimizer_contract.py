@@ -25,9 +25,9 @@ from cases.torch_contract import (  # noqa: E402
     describe_groups,
     dtypes,
     each_optimizer,
-    make_scheduler,
     ours_and_transformers,
     per_optimizer,
+    resume_runs,
     step_with,
     train_tiny_model,
 )
@@ -221,40 +221,14 @@ def test_grad_scaler_after_explicit_unscale(info, path, device, make_params, mak
 
 @per_optimizer("resume_config", "path")
 @dtypes([torch.float32, torch.bfloat16])
-def test_resume_is_bit_identical(
-    info, resume_config, path, dtype, device, make_params, make_grads, tmp_path
-):
+def test_resume_is_bit_identical(info, resume_config, path, dtype, device, make_params, make_grads):
     """Save after 10 steps (with a scheduler attached), load with ``weights_only=True`` into
     fresh objects, train 10 more: the same as 20 steps in one go."""
     config = info.configs[resume_config]
     grads = make_grads(make_params(info.shapes, dtype, device=device), 20)
-
-    def fresh(params):
-        optimizer = info.make(info.groups(params, config), path, **config)
-        return params, optimizer, make_scheduler(optimizer)
-
-    def run(params, optimizer, scheduler, steps):
-        for step_grads in steps:
-            step_with(optimizer, params, [step_grads])
-            scheduler.step()
-
-    uninterrupted = fresh(make_params(info.shapes, dtype, device=device))
-    run(*uninterrupted, grads)
-
-    first = fresh(make_params(info.shapes, dtype, device=device))
-    run(*first, grads[:10])
-    checkpoint = {
-        "params": [p.detach() for p in first[0]],
-        "optimizer": first[1].state_dict(),
-        "scheduler": first[2].state_dict(),
-    }
-    torch.save(checkpoint, tmp_path / "checkpoint.pt")
-    loaded = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    resumed = fresh([torch.nn.Parameter(p.clone()) for p in loaded["params"]])
-    resumed[1].load_state_dict(loaded["optimizer"])
-    resumed[2].load_state_dict(loaded["scheduler"])
-    run(*resumed, grads[10:])
-
+    resumed, uninterrupted = resume_runs(
+        info, config, path, grads, lambda: make_params(info.shapes, dtype, device=device)
+    )
     assert_identical((resumed[0], resumed[1].state), (uninterrupted[0], uninterrupted[1].state))
     assert resumed[2].get_last_lr() == uninterrupted[2].get_last_lr()
     assert_steps(resumed[1], resumed[0], 20)

@@ -31,13 +31,13 @@ TARGET = 1  # the parameter whose saved state the tests alter (in the second gro
 
 @pytest.fixture
 def trained(make_params, make_grads):
-    """``trained(info, shapes=info.shapes, path="auto", seed=0)``: (params, optimizer) of the
-    row's resume configuration in two groups (``info.groups``), stepped twice, the parameter
-    ``FROZEN`` without gradients."""
+    """``trained(info, shapes=info.shapes, path="auto", seed=0, dtype=float32)``: (params,
+    optimizer) of the row's resume configuration in two groups (``info.groups``), stepped
+    twice, the parameter ``FROZEN`` without gradients."""
 
-    def train(info, shapes=None, path="auto", seed=0):
+    def train(info, shapes=None, path="auto", seed=0, dtype=None):
         config = info.configs[info.resume_configs[0]]
-        params = make_params(shapes or info.shapes, seed=seed)
+        params = make_params(shapes or info.shapes, dtype, seed=seed)
         optimizer = info.make(info.groups(params, config), path, **config)
         grads = make_grads(params, 2, seed=seed + 1)
         for step_grads in grads:
@@ -193,6 +193,38 @@ def test_invalid_state_tensors_are_rejected(info, change, trained):
             optimizer, params, lambda state, key=key: state.update({key: alter(state[key].clone())})
         )
         assert_load_rejected(optimizer, params, saved, error, f"{where}: {key} {says}")
+
+
+@each_optimizer()
+@pytest.mark.parametrize("change", ["nan", "int64", "complex", "a list", "extra dim"])
+def test_invalid_kahan_compensation_is_rejected(info, change, trained):
+    """bfloat16 parameters keep the Kahan buffer ``kahan_comp`` (the default): loaded like the
+    moments, checked the same way, refused all or nothing."""
+    alter, error, says = BAD_TENSORS[change]
+    params, optimizer = trained(info, dtype=torch.bfloat16)
+    assert optimizer.state[params[TARGET]]["kahan_comp"].dtype == torch.bfloat16
+    saved, where = altered(
+        optimizer,
+        params,
+        lambda state: state.update(kahan_comp=alter(state["kahan_comp"].clone())),
+    )
+    assert_load_rejected(optimizer, params, saved, error, f"{where}: kahan_comp {says}")
+
+
+@each_optimizer()
+def test_kahan_compensation_loads_in_the_parameters_dtype(info, trained):
+    """A buffer saved in float32 (or one missing: a checkpoint saved without Kahan) loads; the
+    buffer is kept in the parameter's dtype."""
+    params, optimizer = trained(info, dtype=torch.bfloat16)
+    kept = optimizer.state[params[TARGET]]["kahan_comp"].clone()
+    saved, _ = altered(
+        optimizer, params, lambda state: state.update(kahan_comp=state["kahan_comp"].float())
+    )
+    saved["state"][0].pop("kahan_comp")
+    optimizer.load_state_dict(saved)
+    assert "kahan_comp" not in optimizer.state[params[0]]
+    loaded = optimizer.state[params[TARGET]]["kahan_comp"]
+    assert loaded.dtype == torch.bfloat16 and torch.equal(loaded, kept)
 
 
 @each_optimizer()

@@ -29,6 +29,7 @@ __all__ = [
     "environment",
     "measure",
     "prepare",
+    "reason",
     "report",
     "save",
     "selected",
@@ -55,7 +56,8 @@ class Contestant:
     times: list[float] = field(default_factory=list)
 
 
-def _reason(error: Exception) -> str:
+def reason(error: Exception) -> str:
+    """Why a row could not run, in a few words (a missing package, or the error)."""
     if isinstance(error, ModuleNotFoundError) and error.name:
         return f"not installed: {error.name.split('.')[0]}"
     lines = str(error).strip().splitlines()
@@ -73,7 +75,7 @@ def prepare(
     try:
         step, state_bytes = build()
     except Exception as error:  # reported in the table instead of stopping the benchmark
-        return Contestant(name, dtype, skipped=_reason(error))
+        return Contestant(name, dtype, skipped=reason(error))
     return Contestant(name, dtype, step, state_bytes)
 
 
@@ -99,7 +101,7 @@ def measure(
                 contestant.step()
                 sync()
             except Exception as error:  # reported in the table; the others keep running
-                contestant.step, contestant.skipped = None, _reason(error)
+                contestant.step, contestant.skipped = None, reason(error)
                 contestant.times.clear()
                 continue
             if round_index >= warmup:

@@ -3,6 +3,8 @@
 The benchmarks (``stepsize.bench``) compare stepsize's optimizers with the reference
 implementations (torch, transformers, Keras) in the same run; a reference that is not
 installed is listed as skipped. Options after the framework go to its benchmark unchanged.
+``stepsize bench precision`` runs the training-quality benchmark of bfloat16 weights (Kahan
+summation, stochastic rounding) and their memory; only when asked for by name.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from typing import Any
 from stepsize.cli._main import _exit_code
 from stepsize.cli._options import UsageError
 
-__all__ = ["BENCHMARKS", "add_parser", "run"]
+__all__ = ["BENCHMARKS", "DEFAULT", "add_parser", "run"]
 
-# framework -> (benchmark module, the modules it needs, the extra that installs them)
+# name -> (benchmark module, the modules it needs, the extra that installs them)
 BENCHMARKS = {
     "torch": ("stepsize.bench.torch_optimizers", ("torch",), "torch"),
     "tf": ("stepsize.bench.tf_optimizers", ("tensorflow", "keras"), "tf"),
+    "precision": ("stepsize.bench.torch_precision", ("torch",), "torch"),
 }
+# What ``stepsize bench`` runs without a name: the speed benchmarks.
+DEFAULT = ("torch", "tf")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -32,16 +37,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="run the optimizer speed benchmarks",
         description="Time stepsize's optimizers against the reference implementations on a "
         "BERT-like workload (torch: AdamW and Adafactor; tf: AdamWeightDecay) and print the "
-        "tables. Without a framework, both run with their defaults; options after the "
-        "framework go to its benchmark (see stepsize bench torch --help).",
+        "tables; precision: training quality and memory with bfloat16 weights (Kahan "
+        "summation, stochastic rounding). Without a name, torch and tf run with their "
+        "defaults; options after the name go to its benchmark (see stepsize bench torch "
+        "--help).",
         epilog="examples: stepsize bench torch --quick; "
-        "stepsize bench torch --only adamw --steps 20 --json torch.json",
+        "stepsize bench torch --only adamw --steps 20 --json torch.json; "
+        "stepsize bench precision --quick",
     )
     parser.add_argument(
         "framework",
         nargs="?",
-        metavar="{torch,tf}",
-        help="run only this framework's benchmark (default: both, with their defaults)",
+        metavar="{torch,tf,precision}",
+        help="run only this benchmark (default: torch and tf, with their defaults)",
     )
     parser.add_argument(
         "options", nargs=argparse.REMAINDER, metavar="...", help="options for the benchmark"
@@ -64,12 +72,12 @@ def run(args: argparse.Namespace) -> int:
     if framework is None and options:
         raise UsageError(
             "options for a benchmark need a framework first: "
-            f"stepsize bench torch|tf {' '.join(options)}"
+            f"stepsize bench torch|tf|precision {' '.join(options)}"
         )
     if framework is not None and framework not in BENCHMARKS:
-        raise UsageError(f"unknown framework {framework!r}; choose torch or tf")
+        raise UsageError(f"unknown framework {framework!r}; choose torch, tf or precision")
     status = ran = 0
-    for name in [framework] if framework else list(BENCHMARKS):
+    for name in [framework] if framework else DEFAULT:
         module_name, modules, extra = BENCHMARKS[name]
         module = importlib.import_module(module_name)  # framework-free until it runs
         try:  # --help and bad options end here, before the framework is needed

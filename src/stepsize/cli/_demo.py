@@ -1,7 +1,9 @@
 """``stepsize demo``: train a small model on scikit-learn's digits with stepsize's optimizers.
 
 PyTorch (default): ``stepsize.torch`` AdamW and Adafactor with warmup schedules and gradient
-accumulation, against ``torch.optim.AdamW``. Keras (``--framework tf``): ``model.fit`` with
+accumulation, against ``torch.optim.AdamW``; with ``--precision bf16``, AdamW in float32
+next to bfloat16 weights rounded to nearest, with Kahan summation and with stochastic
+rounding. Keras (``--framework tf``): ``model.fit`` with
 ``stepsize.tf.create_optimizer``, a custom loop with ``AdamWeightDecay`` and
 ``GradientAccumulator``, against Keras' AdamW. Shows progress bars on stderr, prints a summary
 table and writes the LR and loss plots and a metrics JSON into the output folder.
@@ -83,6 +85,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick", action="store_true", help=f"a short smoke run ({QUICK_EPOCHS} epochs)"
     )
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bf16"),
+        default="float32",
+        help="bf16: train AdamW with bfloat16 weights (round to nearest, Kahan summation, "
+        "stochastic rounding) next to float32 (PyTorch only)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, weights, order")
     parser.add_argument(
         "--no-progress", action="store_true", help="do not show progress bars (stderr)"
@@ -139,6 +148,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--epochs must be >= 1, got {epochs}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out must be a folder, got the file {str(args.out)!r}")
+    precision = getattr(args, "precision", "float32")
+    if precision != "float32" and framework != "torch":
+        raise UsageError(f"--precision {precision} needs --framework torch, got {framework}")
+    if precision != "float32" and task != "digits":
+        raise UsageError(f"--precision {precision} runs the digits task: leave out --task {task}")
 
     from stepsize.cli import _demo_data, _demo_report
 
@@ -152,6 +166,10 @@ def run(args: argparse.Namespace) -> int:
         data = _demo_text_data.load(limit=_demo_text.paragraphs(quick=args.quick))
         what = "a character-level language model on {train} training / {test} held-out"
         what += " paragraphs of Python's standard library"
+    elif precision == "bf16":
+        from stepsize.cli import _demo_precision
+
+        trainer, title = _demo_precision, "PyTorch, bfloat16 weights"
     elif framework == "torch":
         from stepsize.cli import _demo_torch
 
@@ -173,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
     meta = {
         "task": task,
         "framework": framework,
+        "precision": precision,
         "epochs": epochs,
         "seed": args.seed,
         "quick": bool(args.quick),

@@ -58,6 +58,7 @@ class Run:
         self.losses: list[float] = []
         self.epochs: list[dict[str, float]] = []
         self.step_seconds: list[float] = []
+        self.artifacts: dict[str, Any] = {}  # objects for the caller (e.g. weights), not written
         self.wall_s = 0.0
         self._epoch_start = 0
         self._started = time.perf_counter()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -91,13 +91,13 @@ def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[
     ]
 
 
-def _optimizer(name: str, model: torch.nn.Module) -> torch.optim.Optimizer:
+def _optimizer(name: str, model: torch.nn.Module, **options: Any) -> torch.optim.Optimizer:
     hp = HYPERPARAMETERS
     groups = _parameter_groups(model, hp["weight_decay"])
     if name == "stepsize-adamw":
         from stepsize.torch import AdamW
 
-        return AdamW(groups, lr=hp["lr"])
+        return AdamW(groups, lr=hp["lr"], **options)
     if name == "stepsize-adafactor":
         from stepsize.torch import Adafactor
 
@@ -111,31 +111,58 @@ def _optimizer(name: str, model: torch.nn.Module) -> torch.optim.Optimizer:
 def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     model.eval()
     with torch.no_grad():
-        logits = model(x)
+        logits = model(x).float()
         loss = torch.nn.functional.cross_entropy(logits, y).item()
         accuracy = (logits.argmax(dim=1) == y).float().mean().item()
     model.train()
     return accuracy, loss
 
 
-def train(name: str, data: Digits, *, epochs: int, seed: int, progress: bool) -> Run:
+def train(
+    name: str,
+    data: Digits,
+    *,
+    epochs: int,
+    seed: int,
+    progress: bool,
+    dtype: torch.dtype = torch.float32,
+    options: dict[str, Any] | None = None,
+    run_name: str | None = None,
+    label: str | None = None,
+    baseline: bool | None = None,
+    make_optimizer: Callable[[list[dict[str, Any]]], torch.optim.Optimizer] | None = None,
+) -> Run:
     """Trains a fresh ``TinyEncoder`` with run ``name`` (a key of ``RUNS``).
 
+    Args:
+        name, data, epochs, seed, progress: the run, the data and the training settings.
+        dtype: the dtype of the model's weights (and of its forward and backward passes).
+        options: more keyword arguments of the optimizer (``kahan_sum``, ...).
+        run_name, label: the ``Run``'s own name and label (default: those of ``name``).
+        baseline: whether the run is the one to compare with (default: torch's AdamW).
+        make_optimizer: builds the optimizer from the param groups instead (``options`` and
+            ``name``'s optimizer are then unused; its schedule still applies).
+
     Returns:
-        The finished ``Run``: lr and loss per update, held-out accuracy per epoch, timings.
+        The finished ``Run``: lr and loss per update, held-out accuracy per epoch, timings;
+        ``run.artifacts`` holds the initial and final weights (``"initial"``, ``"final"``).
     """
     from stepsize.torch import GradientAccumulation, get_scheduler
 
     hp = HYPERPARAMETERS
-    label, optimizer_name, schedule = RUNS[name]
+    default_label, optimizer_name, schedule = RUNS[name]
     n = len(data.y_train)
     micro_batches = math.ceil(n / hp["micro_batch"])
     updates = epochs * math.ceil(micro_batches / hp["accumulation_steps"])
     warmup = int(hp["warmup_fraction"] * updates)
 
     torch.manual_seed(seed)  # the same initial weights for every run
-    model = TinyEncoder(hp["d_model"], hp["heads"], hp["layers"])
-    optimizer = _optimizer(name, model)
+    model = TinyEncoder(hp["d_model"], hp["heads"], hp["layers"]).to(dtype)
+    initial = [p.detach().clone() for p in model.parameters()]
+    if make_optimizer is None:
+        optimizer = _optimizer(name, model, **(options or {}))
+    else:
+        optimizer = make_optimizer(_parameter_groups(model, hp["weight_decay"]))
     scheduler = get_scheduler(
         schedule, optimizer, num_warmup_steps=warmup, num_training_steps=updates
     )
@@ -146,44 +173,50 @@ def train(name: str, data: Digits, *, epochs: int, seed: int, progress: bool) ->
         steps=hp["accumulation_steps"],
         max_grad_norm=hp["max_grad_norm"],
     )
-    x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
-    x_test, y_test = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
+    x_train, y_train = torch.from_numpy(data.x_train).to(dtype), torch.from_numpy(data.y_train)
+    x_test, y_test = torch.from_numpy(data.x_test).to(dtype), torch.from_numpy(data.y_test)
     details = {
         "optimizer": optimizer_name,
         "schedule": schedule,
         "num_warmup_steps": warmup,
         "num_training_steps": updates,
         "hyperparameters": hp,
+        "dtype": str(dtype).removeprefix("torch."),
+        **(options or {}),
     }
-    baseline = name == "torch-adamw"
-    run = Run(name, label, steps=updates, progress=progress, details=details, baseline=baseline)
+    if baseline is None:
+        baseline = name == "torch-adamw"
+    run = Run(
+        run_name or name,
+        label or default_label,
+        steps=updates,
+        progress=progress,
+        details=details,
+        baseline=baseline,
+    )
     rng = np.random.default_rng(seed)  # the same data order for every run
     for _ in range(epochs):
         window: list[float] = []
         for index in acc.iterate(batches(n, hp["micro_batch"], rng)):
             lr = optimizer.param_groups[0]["lr"]
             with acc.accumulate():
-                loss = torch.nn.functional.cross_entropy(model(x_train[index]), y_train[index])
+                logits = model(x_train[index]).float()
+                loss = torch.nn.functional.cross_entropy(logits, y_train[index])
                 acc.backward(loss)
             window.append(loss.item())
             if acc.pending == 0:  # this micro-batch completed an update
                 run.update(lr=lr, loss=sum(window) / len(window))
                 window = []
         run.end_epoch(*_evaluate(model, x_test, y_test))
+    run.artifacts.update(initial=initial, final=[p.detach().clone() for p in model.parameters()])
     return run.close()
-
-
-def train_all(data: Digits, *, epochs: int, seed: int, progress: bool) -> list[Run]:
-    """Trains every run of ``RUNS`` in order, on one CPU thread."""
-    with one_thread():
-        return [train(name, data, epochs=epochs, seed=seed, progress=progress) for name in RUNS]
 
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """Runs torch on one CPU thread inside the block, then restores the thread count.
+    """One intra-op thread inside, torch's count restored after.
 
-    The demos' tensors are tiny: with several threads, synchronization costs more than it
+    The demo's tensors are tiny: with several threads, synchronization costs more than it
     saves, and many times more on a busy machine.
     """
     threads = torch.get_num_threads()
@@ -192,3 +225,9 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def train_all(data: Digits, *, epochs: int, seed: int, progress: bool) -> list[Run]:
+    """Trains every run of ``RUNS`` in order, on one CPU thread."""
+    with one_thread():
+        return [train(name, data, epochs=epochs, seed=seed, progress=progress) for name in RUNS]

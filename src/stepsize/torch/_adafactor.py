@@ -3,7 +3,9 @@
 :func:`adafactor_loop` runs transformers' Adafactor operations in their order, one parameter at
 a time (the update is written out in the docstring of ``stepsize.torch.Adafactor``); the fast
 paths in ``_adafactor_fast.py`` are proved equal to it. :class:`AdafactorHyperParams` carries a
-param group's options to every path, with the math of the step size (``rho``, ``beta2t``).
+param group's options to every path, with the math of the step size (``rho``, ``beta2t``);
+:class:`AdafactorTensors` the parameters it updates. A bfloat16/float16 parameter's float32 result
+is written back as its group's ``kahan_sum`` / ``stochastic_round`` say (``_lowp.py``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,38 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import torch
 
+from ._lowp import KAHAN_KEY, PrecisionOptions, store
 from ._optimizer_base import working_dtype
 
-__all__ = ["AdafactorHyperParams", "adafactor_loop", "relative_step_size", "rms"]
+__all__ = [
+    "AdafactorHyperParams",
+    "AdafactorTensors",
+    "adafactor_loop",
+    "relative_step_size",
+    "rms",
+]
+
+
+class AdafactorTensors(NamedTuple):
+    """The parameters a path updates, their gradients, state dicts and positions."""
+
+    params: list[torch.Tensor]
+    grads: list[torch.Tensor]
+    states: list[dict[str, Any]]  # created in the working dtype; ``step`` incremented by paths
+    positions: list[int]  # each parameter's position in the optimizer (its random stream)
+
+    def append(self, *row: Any) -> None:
+        """Appends one parameter's entries (one per field)."""
+        for values, item in zip(self, row, strict=True):
+            cast(list[Any], values).append(item)
+
+    def pick(self, indices: list[int]) -> AdafactorTensors:
+        """The record of the parameters at ``indices``."""
+        return type(self)._make([values[i] for i in indices] for values in self)
 
 
 def relative_step_size(
@@ -49,12 +76,13 @@ def rms(x: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True, slots=True)
-class AdafactorHyperParams:
+class AdafactorHyperParams(PrecisionOptions):
     """One param group's Adafactor hyper-parameters, as plain Python values (names as in
     transformers' param groups).
 
     Built once per group and step (:meth:`from_group`) and passed to every path, so a new
-    option is one more field here.
+    option is one more field here; the low-precision options are those of
+    ``PrecisionOptions``.
 
     Example:
         >>> hyper = AdafactorHyperParams.from_group(
@@ -91,6 +119,7 @@ class AdafactorHyperParams:
             scale_parameter=bool(group["scale_parameter"]),
             relative_step=bool(group["relative_step"]),
             warmup_init=bool(group["warmup_init"]),
+            **PrecisionOptions.of_group(group),
         )
 
     def rho(self, step: int) -> float:
@@ -102,24 +131,20 @@ class AdafactorHyperParams:
         return 1.0 - math.pow(step, self.decay_rate)
 
 
-def adafactor_loop(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    states: list[dict[str, Any]],
-    hyper: AdafactorHyperParams,
-) -> None:
+def adafactor_loop(tensors: AdafactorTensors, hyper: AdafactorHyperParams) -> None:
     """The reference loop: transformers' Adafactor update, one parameter at a time.
 
     Args:
-        params, grads: the parameters and their (dense) gradients.
-        states: their state dicts, created in the working dtype; ``step`` is incremented here.
+        tensors: the parameters, their (dense) gradients, state dicts (``step`` is
+            incremented here) and positions.
         hyper: the param group's hyper-parameters.
 
-    float16/bfloat16 parameters are computed in float32 and written back.
+    float16/bfloat16 parameters are computed in float32 and written back as
+    ``hyper.rounding`` says.
     """
     eps0, eps1 = hyper.eps
     beta1 = hyper.beta1
-    for p, grad, state in zip(params, grads, states, strict=True):
+    for p, grad, state, position in zip(*tensors, strict=True):
         dtype = working_dtype(p.dtype)
         g = grad.to(dtype)
         work = p.to(dtype) if p.dtype != dtype else p
@@ -150,4 +175,4 @@ def adafactor_loop(
             work.sub_(work * (hyper.weight_decay * lr))
         work.sub_(update)
         if work is not p:
-            p.copy_(work)
+            store(p, work, hyper.rounding(p.dtype), state.get(KAHAN_KEY), hyper.key(step, position))

@@ -14,6 +14,10 @@ full-size passes and temporaries; here the gradient is read twice and the parame
   a_i = ±lr·(1/√row_i)/max(1, RMS(U)/clip_threshold) and c_j = √(mean(row)/col_j), then
   one ``addcmul_`` reads g and p and writes p (``exp_avg`` instead, with beta1).
 
+A bfloat16/float16 parameter is read block by block into float32 scratch memory and its new
+value written back as its options say (``_lowp.store``); without beta1 the compiled kernel of
+``_adafactor_compiled.py`` does pass 2 in one loop where it is usable.
+
 A :class:`BlockPlan` says how a parameter splits into blocks of at most ``block_numel``
 elements (``None``: one block, the whole parameter).
 """
@@ -24,6 +28,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+
+from ._adafactor_compiled import factored_update
+from ._lowp import Rounding, store
 
 __all__ = ["CPU_BLOCK_NUMEL", "BlockPlan", "FactoredBlocks", "Workspace", "sum_of_squares"]
 
@@ -70,6 +77,7 @@ class FactoredBlocks:
         state: dict[str, Any],
         block_numel: int | None,
         workspace: Workspace,
+        write: tuple[Rounding, torch.Tensor | None, int | None, bool] | None = None,
     ) -> None:
         m, n = p.shape[-2], p.shape[-1]
         batch = p.numel() // (m * n)
@@ -78,17 +86,20 @@ class FactoredBlocks:
         self.row = state["exp_avg_sq_row"].view(batch, m)
         self.col = state["exp_avg_sq_col"].view(batch, n)
         self.average: torch.Tensor | None = state.get("exp_avg")  # created with beta1
-        self.p_blocks = plan.split(p.view(batch, m, n))
-        self.g_blocks = plan.split(g.reshape(batch, m, n))
+        self.p, self.g = p.view(batch, m, n), g.reshape(batch, m, n)
+        self.p_blocks, self.g_blocks = plan.split(self.p), plan.split(self.g)
         self.workspace = workspace
+        # A low-precision p: (rounding, Kahan buffer, random stream key, compiled allowed).
+        self.write = write
+        self.low = p.dtype != self.row.dtype
 
-    def _buffer(self) -> torch.Tensor:
-        """A flat scratch buffer of a block's size, for one pass."""
-        plan, p = self.plan, self.p_blocks[0]
-        numel = plan.batch_step * plan.row_step * self.n
-        if p.device.type == "cpu":  # fresh large CPU allocations cost page faults every step
-            return self.workspace.get(numel, p.dtype, p.device)
-        return torch.empty(numel, dtype=p.dtype, device=p.device)  # the caching allocator's
+    def _buffer(self, count: int = 1) -> torch.Tensor:
+        """A flat scratch buffer of ``count`` blocks' size (float32 for low precision)."""
+        plan, row = self.plan, self.row
+        numel = count * plan.batch_step * plan.row_step * self.n
+        if row.device.type == "cpu":  # fresh large CPU allocations cost page faults every step
+            return self.workspace.get(numel, row.dtype, row.device)
+        return torch.empty(numel, dtype=row.dtype, device=row.device)  # the caching allocator's
 
     def first_pass(self, beta2t: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Per block: ‖p‖², S = g², the rows' new statistic, Σ_i S_ij and Σ_i S_ij/row_i.
@@ -99,10 +110,10 @@ class FactoredBlocks:
         Returns:
             (‖p_block‖² of every block, t_j = Σ_i S_ij/row_i of every matrix (batch, n)).
         """
-        plan, p = self.plan, self.p_blocks[0]
-        batch, n = self.row.shape[0], self.n
-        partials = p.new_empty(batch, plan.row_blocks, plan.chunks, 2, n)
-        block_squares = p.new_empty(plan.count)
+        plan, row = self.plan, self.row
+        batch, n = row.shape[0], self.n
+        partials = row.new_empty(batch, plan.row_blocks, plan.chunks, 2, n)
+        block_squares = row.new_empty(plan.count)
         blocks = zip(
             self.p_blocks,
             self.g_blocks,
@@ -121,8 +132,12 @@ class FactoredBlocks:
                 weights = rb.new_ones(nb * h, 2, nr // h)
                 scratch[(nb, nr)] = (squares, chunked, rb.new_empty(nb, nr), weights)
             squares, chunked, row_sums, weights = scratch[(nb, nr)]
-            sum_of_squares(pb.view(-1), p_square)
-            torch.mul(gb, gb, out=squares)
+            if self.low:  # exact float32 copies first: p², g² need more bits than p, g have
+                sum_of_squares(squares.copy_(pb).view(-1), p_square)
+                squares.copy_(gb).square_()
+            else:
+                sum_of_squares(pb.view(-1), p_square)
+                torch.mul(gb, gb, out=squares)
             torch.sum(squares, dim=-1, out=row_sums)
             rb.add_(row_sums, alpha=(1.0 - beta2t) / self.n)
             torch.reciprocal(rb.view(nb * h, nr // h), out=weights[:, 1])
@@ -151,26 +166,46 @@ class FactoredBlocks:
     ) -> None:
         """p ← decay·p + factor·g_ij·c_j/√row_i (or through exp_avg), last block first."""
         plan = self.plan
-        a_blocks = plan.split(self.row.rsqrt().mul_(factor).unsqueeze(-1))
-        c_blocks = plan.per_batch(c.unsqueeze(-2))
+        a = self.row.rsqrt().mul_(factor).unsqueeze(-1)
+        write = self.write
+        if self.low and beta1 is None and write is not None and write[3]:
+            rounding, comp, key, _ = write
+            if factored_update(self.p, self.g, a, c.unsqueeze(-2), decay, rounding, comp, key):
+                return
+        a_blocks, c_blocks = plan.split(a), plan.per_batch(c.unsqueeze(-2))
         e_blocks: Sequence[torch.Tensor] = ()
         if beta1 is not None:
             if self.average is None:
                 raise ValueError("beta1 is set but the state has no exp_avg")
             e_blocks = plan.split(self.average.view(*self.row.shape, self.n))
-        buffer = self._buffer()
+        buffer = self._buffer(2 if self.low else 1)
+        half = buffer.numel() // 2
         for k in reversed(range(plan.count)):
             pb, gb = self.p_blocks[k], self.g_blocks[k]
             nb, nr = a_blocks[k].shape[:2]
             outer = buffer[: nb * nr * self.n].view(nb, nr, self.n)
             torch.mul(a_blocks[k], c_blocks[k], out=outer)
+            # A low-precision block is updated in a float32 copy, then written back.
+            new = buffer[half : half + outer.numel()].view_as(pb).copy_(pb) if self.low else pb
             if decay is not None:
-                pb.mul_(decay)
+                new.mul_(decay)
             if beta1 is None:
-                pb.addcmul_(gb, outer)
+                new.addcmul_(gb, outer)
             else:
                 e_blocks[k].mul_(beta1).addcmul_(gb, outer)
-                pb.sub_(e_blocks[k])
+                new.sub_(e_blocks[k])
+            if new is not pb:
+                self._store(pb, new)
+
+    def _store(self, block: torch.Tensor, new: torch.Tensor) -> None:
+        """Writes a low-precision block's float32 result as ``write`` says."""
+        if self.write is None:
+            raise ValueError("a low-precision parameter needs its write options")
+        rounding, comp, key, _ = self.write
+        offset = int(block.storage_offset() - self.p.storage_offset())  # its first element
+        comp_block = None if comp is None else comp.view(-1)[offset : offset + block.numel()]
+        key = None if key is None else key + offset
+        store(block, new, rounding, None if comp_block is None else comp_block.view_as(block), key)
 
 
 class BlockPlan:

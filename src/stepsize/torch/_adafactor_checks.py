@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from .._validation import check_bool, check_optional, check_real, check_sequence
+from ._lowp import KAHAN_ENTRY, KAHAN_KEY, check_precision_options
 from ._optimizer_base import FLOAT32_MAX, FLOAT32_TINY, check_switches, working_dtype
 from ._state_validation import StateDescription, StateEntry, param_shape
 
@@ -45,7 +46,7 @@ def _state_dtype(p: torch.Tensor) -> torch.dtype:
 # rounding) and takes their reciprocal, which stays finite in float32 above half of that.
 _LEAST_MOMENT = FLOAT32_TINY / 2
 
-# What load_state_dict accepts: transformers' entries.
+# What load_state_dict accepts: transformers' entries and the Kahan compensation buffer.
 ADAFACTOR_STATE = StateDescription(
     entries={
         "exp_avg": StateEntry(param_shape, _state_dtype, _first_moment),
@@ -57,6 +58,7 @@ ADAFACTOR_STATE = StateDescription(
             lambda p: p.shape[:-2] + p.shape[-1:], _state_dtype, _factored, _LEAST_MOMENT
         ),
         "RMS": StateEntry(lambda p: (), _state_dtype, low=0.0, in_place=False),
+        KAHAN_KEY: KAHAN_ENTRY,
     },
     step=int,
 )
@@ -106,6 +108,7 @@ def check_options(group: dict[str, Any]) -> dict[str, Any]:
     beta1 = check_optional(check_real, "beta1", group["beta1"], low=0.0, high=1.0, high_open=True)
     foreach, fused = check_switches(group["foreach"], group["fused"])
     return {
+        **check_precision_options(group),
         "lr": lr,
         "eps": eps,
         # An infinite clip_threshold is meaningful: no clipping.

@@ -17,63 +17,69 @@ from typing import Any
 
 import torch
 
-from ._adafactor import AdafactorHyperParams
+from ._adafactor import AdafactorHyperParams, AdafactorTensors
 from ._adafactor_blocks import FactoredBlocks, Workspace
+from ._lowp import KAHAN_KEY, store
 from ._optimizer_base import working_dtype
 
 __all__ = ["adafactor_fast"]
 
 
 def adafactor_fast(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    states: list[dict[str, Any]],
+    tensors: AdafactorTensors,
     hyper: AdafactorHyperParams,
     workspace: Workspace,
     block_numel: int | None,
+    compiled: bool = False,
 ) -> None:
-    """One Adafactor step of ``params`` (plain, non-empty, dense gradients, state created).
+    """One Adafactor step of ``tensors`` (plain, non-empty, dense gradients, state created).
 
     Args:
-        params, grads, states: the parameters, their gradients and their state dicts.
+        tensors: the parameters, their gradients, state dicts and positions.
         hyper: the param group's hyper-parameters.
         workspace: scratch memory and block plans reused across steps.
         block_numel: elements per block of a factored parameter on the CPU (None: whole
             parameters; on other devices parameters are always whole).
+        compiled: whether low-precision factored parameters may take the compiled update.
     """
     buckets: dict[tuple[torch.device, torch.dtype, int], list[int]] = {}
-    for index, (p, state) in enumerate(zip(params, states, strict=True)):
+    for index, (p, state) in enumerate(zip(tensors.params, tensors.states, strict=True)):
         state["step"] += 1
         key = (p.device, working_dtype(p.dtype), state["step"])
         buckets.setdefault(key, []).append(index)
     for (device, dtype, step), indices in buckets.items():
-        _step_bucket(
-            [params[i] for i in indices],
-            [grads[i].to(dtype) for i in indices],
-            [states[i] for i in indices],
-            hyper,
-            step,
-            dtype,
-            block_numel if device.type == "cpu" else None,
-            workspace,
-        )
+        blocks = block_numel if device.type == "cpu" else None
+        _step_bucket(tensors.pick(indices), hyper, step, dtype, blocks, workspace, compiled)
 
 
 def _step_bucket(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    states: list[dict[str, Any]],
+    tensors: AdafactorTensors,
     hyper: AdafactorHyperParams,
     step: int,
     dtype: torch.dtype,
     block_numel: int | None,
     workspace: Workspace,
+    compiled: bool,
 ) -> None:
     """Update parameters of one device, working dtype and step count together."""
-    # float16/bfloat16 or non-contiguous parameters are updated in a contiguous working copy
-    # of the working dtype, written back at the end.
+    params, grads, states, positions = tensors
+    # Non-contiguous or unfactored float16/bfloat16 parameters are updated in a contiguous
+    # working copy of the working dtype, written back at the end; factored low-precision ones
+    # are read block by block into float32 scratch memory (``FactoredBlocks``).
+    native = [p.dtype != dtype and p.dim() >= 2 and p.is_contiguous() for p in params]
     work = [
-        p if p.dtype == dtype and p.is_contiguous() else _contiguous_copy(p, dtype) for p in params
+        p if keep or (p.dtype == dtype and p.is_contiguous()) else _contiguous_copy(p, dtype)
+        for p, keep in zip(params, native, strict=True)
+    ]
+    grads = [g if keep else g.to(dtype) for g, keep in zip(grads, native, strict=True)]
+    writes = [
+        (
+            hyper.rounding(p.dtype),
+            state.get(KAHAN_KEY),
+            hyper.key(step, position),
+            compiled,
+        )
+        for p, state, position in zip(params, states, positions, strict=True)
     ]
     beta2t = hyper.beta2t(step)
     eps0, eps1 = hyper.eps
@@ -91,7 +97,8 @@ def _step_bucket(
         for i, p_norm, u_norm in zip(flat, p_flat, torch._foreach_norm(directions), strict=True):
             p_norms[i], u_norms[i] = p_norm, u_norm
     factored = [
-        FactoredBlocks(work[i], grads[i], states[i], block_numel, workspace) for i in matrices
+        FactoredBlocks(work[i], grads[i], states[i], block_numel, workspace, writes[i])
+        for i in matrices
     ]
     column_factors = []
     if factored:
@@ -135,9 +142,9 @@ def _step_bucket(
         )
     for i, f, c in zip(matrices, factored, column_factors, strict=True):
         f.second_pass(c, factors[i], None if decays is None else decays[i], beta1)
-    for p, w in zip(params, work, strict=True):
+    for p, w, write in zip(params, work, writes, strict=True):
         if w is not p:
-            p.copy_(w)
+            store(p, w, *write[:3])
 
 
 def _contiguous_copy(p: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -8,10 +8,11 @@ from typing import Any
 import torch
 
 from .._validation import check_int
-from ._adafactor import AdafactorHyperParams, adafactor_loop, relative_step_size
+from ._adafactor import AdafactorHyperParams, AdafactorTensors, adafactor_loop, relative_step_size
 from ._adafactor_blocks import CPU_BLOCK_NUMEL, Workspace
 from ._adafactor_checks import ADAFACTOR_STATE, check_options
 from ._adafactor_fast import adafactor_fast
+from ._lowp import check_precision_params, compensation
 from ._optimizer_base import (
     ClosureOptimizer,
     check_dense,
@@ -47,7 +48,10 @@ class Adafactor(ClosureOptimizer):
     dicts load both ways (``load_state_dict`` checks them first and applies them all or
     nothing). The computed lr is never written into ``group["lr"]``;
     ``AdafactorSchedule`` reports it from the state. float16/bfloat16 parameters are
-    computed in float32 with float32 state (kept in float32 by ``load_state_dict``). RMS(p)
+    computed in float32 with float32 state (kept in float32 by ``load_state_dict``) and
+    written back by default with Kahan summation (state ``kahan_comp`` in the parameter's
+    dtype: no update is lost to rounding), with ``kahan_sum=False`` rounded to nearest as
+    transformers does, with ``stochastic_round`` rounded stochastically. RMS(p)
     and RMS(U) are summed accurately: transformers' float32 ``norm()`` is off by ~1e-4 to
     1e-3 relative on tensors of millions to tens of millions of elements.
 
@@ -77,12 +81,19 @@ class Adafactor(ClosureOptimizer):
         fused: True for the blocked path (whole tensors off the CPU), None to choose.
         block_numel: elements per block of a factored parameter on the blocked CPU path
             (>= 1; the default keeps a block's squared gradient in the CPU's cache).
+        kahan_sum: Kahan-compensated updates of bfloat16/float16 parameters; None (default):
+            on for them unless ``stochastic_round``.
+        stochastic_round: round bfloat16/float16 parameters stochastically (unbiased).
+        seed: the seed of the stochastic rounding (an int, or a ``torch.Generator`` to draw it
+            from; None: drawn from torch's default generator). Kept in the state dict, so a
+            resumed run continues with the same random bits.
 
     Raises:
         TypeError: for an argument of the wrong type (naming it and its value).
         ValueError: for ``lr`` with ``relative_step``, ``warmup_init`` without it, no ``lr``
-            without it, any other invalid hyper-parameter (naming it and its value), or both
-            switches True.
+            without it, any other invalid hyper-parameter (naming it and its value), both
+            switches True, ``kahan_sum`` and ``stochastic_round`` both True, or either True
+            with float32/float64 parameters.
 
     Example:
         >>> import torch
@@ -111,6 +122,9 @@ class Adafactor(ClosureOptimizer):
         foreach: bool | None = None,
         fused: bool | None = None,
         block_numel: int = CPU_BLOCK_NUMEL,
+        kahan_sum: bool | None = None,
+        stochastic_round: bool = False,
+        seed: int | torch.Generator | None = None,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -124,6 +138,9 @@ class Adafactor(ClosureOptimizer):
             "warmup_init": warmup_init,
             "foreach": foreach,
             "fused": fused,
+            "kahan_sum": kahan_sum,
+            "stochastic_round": stochastic_round,
+            "seed": seed,
         }
         defaults.update(check_options(defaults))
         self._block_numel = check_int("block_numel", block_numel, low=1)
@@ -133,7 +150,9 @@ class Adafactor(ClosureOptimizer):
     _state_description = ADAFACTOR_STATE
 
     def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
-        return check_options(group)
+        options = check_options(group)
+        check_precision_params(group["params"], options["kahan_sum"], options["stochastic_round"])
+        return options
 
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "_block_numel": self._block_numel}
@@ -158,29 +177,29 @@ class Adafactor(ClosureOptimizer):
 
     @torch.compiler.disable
     def _update(self) -> None:
+        position = 0  # of each parameter in the optimizer: its stochastic rounding stream
         for group in self.param_groups:
-            params: list[torch.Tensor] = []
-            grads: list[torch.Tensor] = []
-            states: list[dict[str, Any]] = []
-            for p in group["params"]:
+            chosen = AdafactorTensors([], [], [], [])
+            hyper = AdafactorHyperParams.from_group(group)
+            for index, p in enumerate(group["params"], start=position):
                 if p.grad is None:
                     continue
                 check_dense(p.grad, "Adafactor")
-                params.append(p)
-                grads.append(p.grad)
-                states.append(self._state_for(p, group))
-            if not params:
+                state = self._state_for(p, group)
+                compensation(state, p, hyper.rounding(p.dtype))
+                chosen.append(p, p.grad, state, index)
+            position += len(group["params"])
+            if not chosen.params:
                 continue
             path = resolve_path(group.get("foreach"), group.get("fused"))
-            hyper = AdafactorHyperParams.from_group(group)
             # Tensor subclasses (e.g. DTensor) and empty tensors take the reference loop.
-            slow = [path == "loop" or not is_plain(p) or p.numel() == 0 for p in params]
+            slow = [path == "loop" or not is_plain(p) or p.numel() == 0 for p in chosen.params]
             if any(slow):
-                adafactor_loop(*_pick(params, grads, states, slow, True), hyper)
+                adafactor_loop(chosen.pick([i for i, s in enumerate(slow) if s]), hyper)
             if not all(slow):
                 block_numel = self._block_numel if path == "fused" else None
-                chosen = _pick(params, grads, states, slow, False)
-                adafactor_fast(*chosen, hyper, self._workspace, block_numel)
+                fast = chosen.pick([i for i, s in enumerate(slow) if not s])
+                adafactor_fast(fast, hyper, self._workspace, block_numel, path == "fused")
 
     def _state_for(self, p: torch.Tensor, group: dict[str, Any]) -> dict[str, Any]:
         """The state of ``p``, created on first use and kept in the working dtype and device."""
@@ -215,15 +234,3 @@ def _convert_state(
         value = source.get(key)
         if isinstance(value, torch.Tensor):
             state[key] = value.to(dtype=dtype, device=device).contiguous()
-
-
-def _pick(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    states: list[dict[str, Any]],
-    flags: list[bool],
-    wanted: bool,
-) -> tuple[list[torch.Tensor], list[torch.Tensor], list[dict[str, Any]]]:
-    """The parameters, gradients and states whose flag is ``wanted``."""
-    chosen = [i for i, flag in enumerate(flags) if flag == wanted]
-    return [params[i] for i in chosen], [grads[i] for i in chosen], [states[i] for i in chosen]

@@ -3,8 +3,10 @@
 :func:`adamw_loop` runs transformers' AdamW operations in their order, one tensor at a time
 (the update is written out in the docstring of ``stepsize.torch.AdamW``): bias correction in
 the step size, eps added to the uncorrected √v, and weight decay applied after the update, to
-the updated parameter. The fast paths in ``_adamw_fast.py`` are proved equal to it.
-:class:`AdamWHyperParams` carries a param group's options to every path.
+the updated parameter. The fast paths in ``_adamw_fast.py`` and ``_adamw_compiled.py`` are
+proved equal to it. :class:`AdamWHyperParams` carries a param group's options to every path,
+:class:`AdamWTensors` the tensors it updates. A bfloat16/float16 parameter's float32 result is
+written back as its group's ``kahan_sum`` / ``stochastic_round`` say (``_lowp.py``).
 """
 
 from __future__ import annotations
@@ -12,21 +14,49 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import torch
 
+from ._lowp import PrecisionOptions, store
 from ._optimizer_base import working_dtype
 
-__all__ = ["AdamWHyperParams", "adamw_loop"]
+__all__ = ["AdamWHyperParams", "AdamWTensors", "adamw_loop"]
+
+
+class AdamWTensors(NamedTuple):
+    """The tensors a path updates, one entry per parameter in each list."""
+
+    params: list[torch.Tensor]
+    grads: list[torch.Tensor]
+    exp_avgs: list[torch.Tensor]
+    exp_avg_sqs: list[torch.Tensor]
+    steps: list[torch.Tensor]  # float32 CPU tensors, incremented by the path
+    compensations: list[torch.Tensor | None]  # the Kahan buffers, where Kahan applies
+    positions: list[int]  # each parameter's position in the optimizer (its random stream)
+
+    @classmethod
+    def empty(cls) -> AdamWTensors:
+        """A record of empty lists, to append to."""
+        return cls([], [], [], [], [], [], [])
+
+    def append(self, *row: Any) -> None:
+        """Appends one parameter's entries (one per field)."""
+        for values, item in zip(self, row, strict=True):
+            cast(list[Any], values).append(item)
+
+    def pick(self, indices: list[int]) -> AdamWTensors:
+        """The record of the parameters at ``indices``."""
+        return type(self)._make([values[i] for i in indices] for values in self)
 
 
 @dataclass(frozen=True, slots=True)
-class AdamWHyperParams:
+class AdamWHyperParams(PrecisionOptions):
     """One param group's AdamW hyper-parameters for one step, as plain Python numbers.
 
     Built once per group and step (:meth:`from_group`) and passed to every path, so a new
-    option is one more field here.
+    option is one more field here; the low-precision options are those of
+    ``PrecisionOptions``.
 
     Example:
         >>> hyper = AdamWHyperParams.from_group(
@@ -55,6 +85,7 @@ class AdamWHyperParams:
             eps=float(group["eps"]),
             weight_decay=float(group["weight_decay"]),
             correct_bias=bool(group["correct_bias"]),
+            **PrecisionOptions.of_group(group),
         )
 
     def step_size(self, t: float) -> float:
@@ -66,27 +97,22 @@ class AdamWHyperParams:
 
 
 def adamw_loop(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    exp_avgs: list[torch.Tensor],
-    exp_avg_sqs: list[torch.Tensor],
-    steps: list[torch.Tensor],
-    hyper: AdamWHyperParams,
-    grad_scale: torch.Tensor | None = None,
+    tensors: AdamWTensors, hyper: AdamWHyperParams, grad_scale: torch.Tensor | None = None
 ) -> None:
     """The single-tensor reference loop (the ground truth): transformers' operations in order.
 
     Args:
-        params, grads, exp_avgs, exp_avg_sqs: the parameters, their gradients and moments.
-        steps: each parameter's step count (a float32 CPU tensor), incremented here.
+        tensors: the parameters, their gradients, moments, step counts (incremented here),
+            Kahan buffers and positions.
         hyper: the param group's hyper-parameters.
         grad_scale: the factor the gradients are scaled by (divided out and stored so), or
             None.
 
-    float16/bfloat16 tensors are computed in float32 copies and written back.
+    float16/bfloat16 tensors are computed in float32 copies; the moments are written back
+    rounded to nearest, the parameter as ``hyper.rounding`` says.
     """
     lr, beta1, beta2 = hyper.lr, hyper.beta1, hyper.beta2
-    for p, g, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps, strict=True):
+    for p, g, m, v, step, comp, position in zip(*tensors, strict=True):
         work = working_dtype(p.dtype)
         pw, gw, mw, vw = (x if x.dtype == work else x.to(work) for x in (p, g, m, v))
         if grad_scale is not None:
@@ -101,6 +127,8 @@ def adamw_loop(
         pw.addcdiv_(mw, denom, value=-hyper.step_size(t))
         if hyper.weight_decay:
             pw.add_(pw, alpha=-lr * hyper.weight_decay)
-        for dst, src in ((p, pw), (m, mw), (v, vw)):
+        for dst, src in ((m, mw), (v, vw)):
             if dst is not src:
                 dst.copy_(src)
+        if pw is not p:
+            store(p, pw, hyper.rounding(p.dtype), comp, hyper.key(t, position))

@@ -30,7 +30,9 @@ from collections.abc import Sequence
 
 import torch
 
-from ._adamw import AdamWHyperParams
+from ._adamw import AdamWHyperParams, AdamWTensors
+from ._chunks import batches, chunk_numel
+from ._lowp import local, store_foreach
 from ._optimizer_base import AUTO_FUSED_DEVICES, fused_devices, working_dtype
 from ._state_validation import misfit
 
@@ -130,44 +132,69 @@ def _by_device_and_dtype(
 
 
 def adamw_foreach(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    exp_avgs: list[torch.Tensor],
-    exp_avg_sqs: list[torch.Tensor],
-    steps: list[torch.Tensor],
-    hyper: AdamWHyperParams,
-    grad_scale: torch.Tensor | None = None,
+    tensors: AdamWTensors, hyper: AdamWHyperParams, grad_scale: torch.Tensor | None = None
 ) -> None:
     """The multi-tensor path: the reference loop's math, one ``_foreach`` op per stage.
 
     Takes the arguments of ``adamw_loop``. float16/bfloat16 tensors are computed in float32
-    and written back (state stays in the parameter's dtype).
+    copies, on the CPU piece by piece (``_chunks.py``); the moments are written back rounded
+    to nearest, the parameters as ``hyper.rounding`` says (state stays in their dtype).
     """
-    beta1, beta2, eps = hyper.beta1, hyper.beta2, hyper.eps
-    counts = advance(steps)
-    for (device, dtype), index in _by_device_and_dtype(params).items():
-        ps, gs = [params[i] for i in index], [grads[i] for i in index]
-        ms, vs = [exp_avgs[i] for i in index], [exp_avg_sqs[i] for i in index]
-        work = working_dtype(dtype)
-        low = work != dtype
-        pw, gw, mw, vw = ([x.to(work) for x in xs] if low else xs for xs in (ps, gs, ms, vs))
-        if grad_scale is not None:
-            torch._foreach_div_(gw, grad_scale.to(device))
-            if low:
-                torch._foreach_copy_(gs, gw)  # leave .grad unscaled, as GradScaler does
-        torch._foreach_lerp_(mw, gw, 1.0 - beta1)
-        torch._foreach_mul_(vw, beta2)
-        torch._foreach_addcmul_(vw, gw, gw, value=1.0 - beta2)
-        denom = torch._foreach_sqrt(vw)
-        torch._foreach_add_(denom, eps)
+    counts = advance(tensors.steps)
+    for (device, dtype), index in _by_device_and_dtype(tensors.params).items():
+        chosen = tensors.pick(index)
         sizes = [-hyper.step_size(counts[i]) for i in index]
-        torch._foreach_addcdiv_(pw, mw, denom, sizes)
-        del denom
-        if hyper.weight_decay:
-            torch._foreach_mul_(pw, 1.0 - hyper.lr * hyper.weight_decay)
-        if low:
-            for dst, src in ((ps, pw), (ms, mw), (vs, vw)):
+        scale = None if grad_scale is None else grad_scale.to(device)
+        if working_dtype(dtype) == dtype:
+            _foreach_update(*chosen[:4], sizes, hyper, scale)
+            continue
+        rounding = hyper.rounding(dtype)
+        keys = [hyper.key(counts[i], at) for i, at in zip(index, chosen.positions, strict=True)]
+        # Elementwise work: on the local shards of DTensors, in pieces on the CPU.
+        whole = [[local(x) for x in xs] for xs in chosen[:4]]
+        comps = [local(c) for c in chosen.compensations if c is not None]
+        limit = chunk_numel([x for xs in (*whole, comps) for x in xs])
+        for batch in batches([p.numel() for p in whole[0]], limit):
+            ps, gs, ms, vs = ([piece.of(xs[piece.number]) for piece in batch] for xs in whole)
+            cs = [piece.of(comps[piece.number]) if comps else None for piece in batch]
+            pw, gw, mw, vw = ([x.float() for x in xs] for xs in (ps, gs, ms, vs))
+            if scale is not None:
+                torch._foreach_div_(gw, scale)
+                torch._foreach_copy_(gs, gw)  # leave .grad unscaled, as GradScaler does
+            _foreach_update(pw, gw, mw, vw, [sizes[piece.number] for piece in batch], hyper)
+            for dst, src in ((ms, mw), (vs, vw)):
                 torch._foreach_copy_(dst, src)
+            at = [_offset(keys[piece.number], piece.start) for piece in batch]
+            store_foreach(ps, pw, rounding, cs, at)
+
+
+def _offset(key: int | None, start: int) -> int | None:
+    """The random stream key of a piece starting at element ``start`` (see ``random_bits``)."""
+    return None if key is None else key + start
+
+
+def _foreach_update(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    sizes: list[float],
+    hyper: AdamWHyperParams,
+    grad_scale: torch.Tensor | None = None,
+) -> None:
+    """The update of tensors of one device and working dtype, in place (``sizes``: each
+    tensor's negated step size)."""
+    if grad_scale is not None:
+        torch._foreach_div_(grads, grad_scale)
+    torch._foreach_lerp_(exp_avgs, grads, 1.0 - hyper.beta1)
+    torch._foreach_mul_(exp_avg_sqs, hyper.beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - hyper.beta2)
+    denom = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_add_(denom, hyper.eps)
+    torch._foreach_addcdiv_(params, exp_avgs, denom, sizes)
+    del denom
+    if hyper.weight_decay:
+        torch._foreach_mul_(params, 1.0 - hyper.lr * hyper.weight_decay)
 
 
 def fused_hyperparameters(
@@ -191,24 +218,20 @@ def fused_hyperparameters(
 
 
 def adamw_fused(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    exp_avgs: list[torch.Tensor],
-    exp_avg_sqs: list[torch.Tensor],
-    steps: list[torch.Tensor],
-    hyper: AdamWHyperParams,
-    grad_scale: torch.Tensor | None = None,
+    tensors: AdamWTensors, hyper: AdamWHyperParams, grad_scale: torch.Tensor | None = None
 ) -> None:
     """The fused path: ``torch._fused_adamw_`` with transformed hyper-parameters.
 
-    Takes the arguments of ``adamw_loop``; every tensor must pass :func:`fusable`.
-    float16/bfloat16 are computed in float32 by the kernel. With ``grad_scale`` the kernel
-    divides the gradients by it (and stores them so).
+    Takes the arguments of ``adamw_loop``; every tensor must pass :func:`fusable` and be
+    written back rounded to nearest (the kernel rounds). float16/bfloat16 are computed in
+    float32 by the kernel. With ``grad_scale`` the kernel divides the gradients by it (and
+    stores them so).
 
     Raises:
         ValueError: if a gradient or moment does not fit its parameter (see
             :func:`check_fits`), before anything is updated.
     """
+    params, grads, exp_avgs, exp_avg_sqs, steps = tensors[:5]
     for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
         if not p.shape == g.shape == m.shape == v.shape:  # the kernel would read out of bounds
             check_fits(p, g, m, v)

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
 from .._validation import check_bool, check_real, check_sequence
-from ._adamw import AdamWHyperParams, adamw_loop
+from ._adamw import AdamWHyperParams, AdamWTensors, adamw_loop
+from ._adamw_compiled import adamw_compiled, compilable
 from ._adamw_fast import adamw_foreach, adamw_fused, check_fits, fusable
+from ._lowp import (
+    KAHAN_ENTRY,
+    KAHAN_KEY,
+    check_precision_options,
+    check_precision_params,
+    compensation,
+)
 from ._optimizer_base import (
+    COMMON_OPTIONS,
     FLOAT32_MAX,
     FLOAT32_TINY,
     ClosureOptimizer,
@@ -24,16 +33,6 @@ from ._optimizer_base import (
 from ._state_validation import StateDescription, StateEntry, param_shape
 
 __all__ = ["AdamW"]
-
-
-class _PathTensors(NamedTuple):
-    """The tensors one path updates: the arguments of ``adamw_loop`` before ``hyper``."""
-
-    params: list[torch.Tensor]
-    grads: list[torch.Tensor]
-    exp_avgs: list[torch.Tensor]
-    exp_avg_sqs: list[torch.Tensor]
-    steps: list[torch.Tensor]
 
 
 def _parameter_dtype(p: torch.Tensor) -> torch.dtype:
@@ -50,7 +49,8 @@ class AdamW(ClosureOptimizer):
     """Adam with decoupled weight decay, computing exactly transformers' ``AdamW``.
 
     Per step, for each parameter with a gradient (state: ``step``, ``exp_avg``,
-    ``exp_avg_sq``; the moments in the parameter's dtype, ``step`` a float32 CPU tensor)::
+    ``exp_avg_sq``, with Kahan summation ``kahan_comp``; all in the parameter's dtype but
+    ``step``, a float32 CPU tensor)::
 
         m ← β1·m + (1−β1)·g;   v ← β2·v + (1−β2)·g²
         step_size = lr·√(1−β2^step)/(1−β1^step)   (lr when correct_bias=False)
@@ -61,11 +61,15 @@ class AdamW(ClosureOptimizer):
     bias-corrected √v. The update runs on torch's fused AdamW kernel with transformed
     hyper-parameters where it applies (floating-point tensors on CPU or CUDA), on the
     multi-tensor ``torch._foreach_*`` path elsewhere; both equal the single-tensor reference
-    loop. float16/bfloat16 parameters are computed in float32 and written back.
-    ``torch.amp.GradScaler`` is supported directly (gradients are unscaled inside the step; a
-    step with inf/NaN gradients changes nothing). Unlike transformers, it emits no
-    deprecation warning. ``load_state_dict`` takes its own and transformers' state dicts
-    (whose ``step`` is an int), checked first and applied all or nothing.
+    loop. float16/bfloat16 parameters are computed in float32 and written back: by default
+    with Kahan summation (no update is lost to rounding; 2 more bytes per parameter), with
+    ``kahan_sum=False`` rounded to nearest as transformers does, with ``stochastic_round``
+    rounded stochastically; their Kahan and stochastic updates run as one compiled kernel per
+    tensor (``torch.compile``; ``STEPSIZE_COMPILE=0`` turns it off). ``torch.amp.GradScaler``
+    is supported directly (gradients are unscaled inside the step; a step with inf/NaN
+    gradients changes nothing). Unlike transformers, it emits no deprecation warning.
+    ``load_state_dict`` takes its own and transformers' state dicts (whose ``step`` is an
+    int), checked first and applied all or nothing.
 
     Args:
         params: parameters or dicts defining parameter groups (floating-point or complex).
@@ -80,11 +84,18 @@ class AdamW(ClosureOptimizer):
         foreach: True for the multi-tensor path, False for the reference loop, None to choose.
         fused: True for torch's fused kernel (multi-tensor path for tensors it cannot take:
             non-contiguous or non-plain ones), False to avoid it, None to choose. Not both True.
+        kahan_sum: Kahan-compensated updates of bfloat16/float16 parameters; None (default):
+            on for them unless ``stochastic_round``.
+        stochastic_round: round bfloat16/float16 parameters stochastically (unbiased).
+        seed: the seed of the stochastic rounding (an int, or a ``torch.Generator`` to draw it
+            from; None: drawn from torch's default generator). Kept in the state dict, so a
+            resumed run continues with the same random bits.
 
     Raises:
         TypeError: for an argument of the wrong type (naming it and its value).
         ValueError: for an invalid hyper-parameter (naming it and its value), both switches
-            True, or ``fused=True`` with parameters the kernel cannot take.
+            True, ``fused=True`` with parameters the kernel cannot take, ``kahan_sum`` and
+            ``stochastic_round`` both True, or either True with float32/float64 parameters.
 
     Example:
         >>> import torch
@@ -103,10 +114,11 @@ class AdamW(ClosureOptimizer):
         entries={
             "exp_avg": StateEntry(param_shape, _parameter_dtype),
             "exp_avg_sq": StateEntry(param_shape, _parameter_dtype, low=0.0),
+            KAHAN_KEY: KAHAN_ENTRY,
         },
         step=_step_tensor,
     )
-    _kept_options = ("correct_bias", "foreach", "fused")
+    _kept_options = ("correct_bias", *COMMON_OPTIONS)
     _takes_complex = True  # as transformers' AdamW
 
     def __init__(
@@ -121,6 +133,9 @@ class AdamW(ClosureOptimizer):
         *,
         foreach: bool | None = None,
         fused: bool | None = None,
+        kahan_sum: bool | None = None,
+        stochastic_round: bool = False,
+        seed: int | torch.Generator | None = None,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -130,6 +145,9 @@ class AdamW(ClosureOptimizer):
             "correct_bias": correct_bias,
             "foreach": foreach,
             "fused": fused,
+            "kahan_sum": kahan_sum,
+            "stochastic_round": stochastic_round,
+            "seed": seed,
         }
         defaults.update(_check_options(defaults))
         check_bool("no_deprecation_warning", no_deprecation_warning)
@@ -138,6 +156,7 @@ class AdamW(ClosureOptimizer):
     def _check_group(self, group: dict[str, Any]) -> dict[str, Any]:
         options = _check_options(group)
         check_fused_params(group["params"], options["fused"])
+        check_precision_params(group["params"], options["kahan_sum"], options["stochastic_round"])
         return options
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -150,15 +169,19 @@ class AdamW(ClosureOptimizer):
         grad_scale, skip = amp_inputs(self)
         if skip:
             return
+        position = 0  # of each parameter in the optimizer: its stochastic rounding stream
         for group in self.param_groups:
-            self._step_group(group, grad_scale)
+            self._step_group(group, grad_scale, position)
+            position += len(group["params"])
 
-    def _step_group(self, group: dict[str, Any], grad_scale: torch.Tensor | None) -> None:
+    def _step_group(
+        self, group: dict[str, Any], grad_scale: torch.Tensor | None, position: int
+    ) -> None:
         path = resolve_path(group["foreach"], group["fused"])
         explicit = bool(group["fused"])
-        fused = _PathTensors([], [], [], [], [])
-        other = _PathTensors([], [], [], [], [])
-        for p in group["params"]:
+        hyper = AdamWHyperParams.from_group(group)
+        fused, compiled, other = (AdamWTensors.empty() for _ in range(3))
+        for index, p in enumerate(group["params"], start=position):
             grad = p.grad
             if grad is None:
                 continue
@@ -169,20 +192,24 @@ class AdamW(ClosureOptimizer):
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             m, v = state["exp_avg"], state["exp_avg_sq"]
-            if path == "fused" and fusable(p, grad, m, v, explicit):
-                target = fused  # checked where the kernel is launched
-            else:
+            rounding = hyper.rounding(p.dtype)
+            comp = compensation(state, p, rounding)
+            target = other
+            if path == "fused" and rounding == "nearest":
+                target = fused if fusable(p, grad, m, v, explicit) else other
+            elif path == "fused" and (comp is None or comp.is_contiguous()):
+                target = compiled if compilable(p, grad, m, v, comp is None) else other
+            if target is not fused:  # the fused kernel checks where it is launched
                 check_fits(p, grad, m, v)
-                target = other
-            for values, tensor in zip(target, (p, grad, m, v, state["step"]), strict=True):
-                values.append(tensor)
-        hyper = AdamWHyperParams.from_group(group)
+            target.append(p, grad, m, v, state["step"], comp, index)
         if fused.params:
-            adamw_fused(*fused, hyper, grad_scale)
+            adamw_fused(fused, hyper, grad_scale)
+        if compiled.params:
+            adamw_compiled(compiled, hyper, grad_scale)
         if other.params:
             # foreach=False asks for no multi-tensor path at all, also as the fallback
             run = adamw_loop if group["foreach"] is False else adamw_foreach
-            run(*other, hyper, grad_scale)
+            run(other, hyper, grad_scale)
 
 
 def _check_options(group: dict[str, Any]) -> dict[str, Any]:
@@ -217,4 +244,5 @@ def _check_options(group: dict[str, Any]) -> dict[str, Any]:
         "correct_bias": check_bool("correct_bias", group["correct_bias"]),
         "foreach": foreach,
         "fused": fused,
+        **check_precision_options(group),
     }

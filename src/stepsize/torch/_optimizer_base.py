@@ -21,6 +21,7 @@ from ._state_validation import StateDescription, validated_state
 
 __all__ = [
     "AUTO_FUSED_DEVICES",
+    "COMMON_OPTIONS",
     "FLOAT32_MAX",
     "FLOAT32_TINY",
     "LOW_PRECISION",
@@ -43,6 +44,15 @@ Path = Literal["fused", "foreach", "loop"]
 AUTO_FUSED_DEVICES = ("cpu", "cuda")
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+# Options every optimizer has, with their defaults (older pickles and state dicts lack some).
+COMMON_OPTIONS: dict[str, Any] = {
+    "foreach": None,
+    "fused": None,
+    "kahan_sum": None,
+    "stochastic_round": False,
+    "seed": None,
+}
 
 # float32's smallest normal and largest values. The math of float32, float16 and bfloat16
 # parameters runs in float32: an eps below FLOAT32_TINY can vanish there (0/0 = NaN), a factor
@@ -157,7 +167,7 @@ class ClosureOptimizer(torch.optim.Optimizer):
 
     _state_description: ClassVar[StateDescription]
     # Options older checkpoints (and transformers') lack: loading keeps this optimizer's values.
-    _kept_options: ClassVar[tuple[str, ...]] = ("foreach", "fused")
+    _kept_options: ClassVar[tuple[str, ...]] = tuple(COMMON_OPTIONS)
     _takes_complex: ClassVar[bool] = False
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -218,9 +228,9 @@ class ClosureOptimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:  # pickled before the switches existed
-            group.setdefault("foreach", None)
-            group.setdefault("fused", None)
+        for group in self.param_groups:  # pickled before these options existed
+            for key, value in COMMON_OPTIONS.items():
+                group.setdefault(key, value)
 
     def train(self) -> None:
         """Switch to training mode: a no-op, as these optimizers keep no evaluation weights.
