@@ -99,7 +99,7 @@ def _read(stem: str, document: dict[str, Any]) -> Result:
     ]
     return Result(
         stem=stem,
-        title=TITLES.get(document["benchmark"], document["benchmark"]),
+        title=_title(document["benchmark"], work["dtype"]),
         environment=environment,
         workload=workload,
         references=list(document["references"]),
@@ -109,11 +109,21 @@ def _read(stem: str, document: dict[str, Any]) -> Result:
     )
 
 
+def _title(benchmark: str, dtype: str) -> str:
+    title = TITLES.get(benchmark, benchmark)
+    return title if dtype == "float32" else f"{title}, {dtype} parameters"
+
+
 def load_all(directory: Path) -> list[Result]:
-    """Every ``*.json`` result in ``directory``, PyTorch first."""
+    """Every ``*.json`` result in ``directory``: PyTorch first, float32 before other dtypes."""
     results = [load(path) for path in sorted(directory.glob("*.json"))]
     order = list(TITLES.values())
-    return sorted(results, key=lambda r: order.index(r.title) if r.title in order else len(order))
+
+    def place(result: Result) -> tuple[int, int]:
+        base = result.title.split(",")[0]
+        return (order.index(base) if base in order else len(order), len(result.title))
+
+    return sorted(results, key=place)
 
 
 def _cell(value: float | None, digits: int) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cases.docs_site import ROOT, load_hook_module
+from cases.docs_site import load_hook_module
 from stepsize import schedules
 from stepsize.cli._main import COMMANDS, build_parser
 
@@ -59,8 +59,9 @@ def test_a_command_without_description_fails_the_cli_reference() -> None:
 
 
 def _document(**changes: object) -> dict:
-    document = json.loads((ROOT / "benchmarks" / "results" / "torch.json").read_text())
-    document.pop("sample", None)
+    # A fixed document in the format `stepsize bench torch --json` writes; the committed results
+    # change with every benchmark run.
+    document = json.loads((Path(__file__).parent / "benchmark_result.json").read_text())
     return {**document, **changes}
 
 
@@ -83,6 +84,16 @@ def test_benchmark_results_become_tables_and_charts(tmp_path: Path) -> None:
     assert "| median ms per step | 1.0M | 3.0M | 10.0M | 30.0M | 102.0M |" in text
     for image in (benchmark_pages.chart(result), benchmark_pages.sweep_chart(result)):
         assert image.startswith(PNG_SIGNATURE)
+
+
+def test_results_in_other_dtypes_get_their_own_title_after_float32(tmp_path: Path) -> None:
+    bfloat16 = _document()
+    bfloat16["workload"] = {**bfloat16["workload"], "dtype": "bfloat16"}
+    for name, document in (("torch-bfloat16", bfloat16), ("torch", _document())):
+        (tmp_path / f"{name}.json").write_text(json.dumps(document))
+    (tmp_path / "tf.json").write_text(json.dumps(_document(benchmark="tf")))
+    titles = [result.title for result in benchmark_pages.load_all(tmp_path)]
+    assert titles == ["PyTorch", "PyTorch, bfloat16 parameters", "TensorFlow / Keras 3"]
 
 
 def test_a_result_without_a_field_names_it(tmp_path: Path) -> None:
