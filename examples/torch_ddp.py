@@ -72,6 +72,7 @@ def main() -> None:
                 f"epoch {epoch}: loss {(total[0] / total[1]).item():.4f}  "
                 f"lr {scheduler.get_last_lr()[0]:.2e}  updates {acc.optimizer_steps}"
             )
+    dist.barrier()  # no rank tears the process group down while another still uses it
     dist.destroy_process_group()
 
 

@@ -107,6 +107,7 @@ def main() -> None:
         )
         if rank == 0:
             print(f"saved and reloaded the sharded checkpoint in {args.checkpoint}")
+    dist.barrier()  # no rank tears the process group down while another still uses it
     dist.destroy_process_group()
 
 
