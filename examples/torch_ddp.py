@@ -7,6 +7,7 @@ batch; DDP averages the gradients, and GradientAccumulation skips that all-reduc
 micro-batches that do not update (``model.no_sync()``).
 """
 
+import gc
 import math
 import os
 
@@ -31,9 +32,7 @@ def make_data(rows: int = 1000) -> TensorDataset:
     return TensorDataset(x, y)
 
 
-def main() -> None:
-    cuda = torch.cuda.is_available()
-    dist.init_process_group("nccl" if cuda else "gloo")
+def train(cuda: bool) -> None:
     rank = dist.get_rank()
     device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if cuda else torch.device("cpu")
     if cuda:
@@ -72,8 +71,19 @@ def main() -> None:
                 f"epoch {epoch}: loss {(total[0] / total[1]).item():.4f}  "
                 f"lr {scheduler.get_last_lr()[0]:.2e}  updates {acc.optimizer_steps}"
             )
-    dist.barrier()  # no rank tears the process group down while another still uses it
-    dist.destroy_process_group()
+
+
+def main() -> None:
+    cuda = torch.cuda.is_available()
+    dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        train(cuda)
+    finally:
+        # Everything train() made (the model, DDP's reducer, the tensors collectives used) is
+        # gone before the group is destroyed: the last reference to a gloo process group held
+        # by a model, not by torch.distributed, can deadlock or abort the process at exit.
+        gc.collect()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

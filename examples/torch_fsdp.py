@@ -9,6 +9,7 @@ sharded model and optimizer with torch.distributed.checkpoint at the end and rel
 """
 
 import argparse
+import gc
 import math
 import os
 
@@ -47,12 +48,7 @@ def make_model(mesh) -> torch.nn.Module:
     return fully_shard(model, mesh=mesh)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--checkpoint", help="directory to save and reload a DCP checkpoint")
-    args = parser.parse_args()
-    cuda = torch.cuda.is_available()
-    dist.init_process_group("nccl" if cuda else "gloo")
+def train(cuda: bool, checkpoint: str | None) -> None:
     rank = dist.get_rank()
     if cuda:
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
@@ -89,16 +85,16 @@ def main() -> None:
                 f"lr {scheduler.get_last_lr()[0]:.2e}  updates {acc.optimizer_steps}"
             )
 
-    if args.checkpoint:
+    if checkpoint:
         model_state, optimizer_state = get_state_dict(model, optimizer)
         state = {"model": model_state, "optimizer": optimizer_state}
-        dcp.save(state, checkpoint_id=args.checkpoint)
+        dcp.save(state, checkpoint_id=checkpoint)
         # Resuming: fresh objects (any number of processes), then load into their state dicts.
         model = make_model(mesh)
         optimizer = AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
         model_state, optimizer_state = get_state_dict(model, optimizer)
         state = {"model": model_state, "optimizer": optimizer_state}
-        dcp.load(state, checkpoint_id=args.checkpoint)
+        dcp.load(state, checkpoint_id=checkpoint)
         set_state_dict(
             model,
             optimizer,
@@ -106,9 +102,23 @@ def main() -> None:
             optim_state_dict=state["optimizer"],
         )
         if rank == 0:
-            print(f"saved and reloaded the sharded checkpoint in {args.checkpoint}")
-    dist.barrier()  # no rank tears the process group down while another still uses it
-    dist.destroy_process_group()
+            print(f"saved and reloaded the sharded checkpoint in {checkpoint}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--checkpoint", help="directory to save and reload a DCP checkpoint")
+    args = parser.parse_args()
+    cuda = torch.cuda.is_available()
+    dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        train(cuda, args.checkpoint)
+    finally:
+        # Everything train() made (the model, DDP's reducer, the tensors collectives used) is
+        # gone before the group is destroyed: the last reference to a gloo process group held
+        # by a model, not by torch.distributed, can deadlock or abort the process at exit.
+        gc.collect()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
