@@ -3,7 +3,7 @@
 Used by ``tests/torch/test_optimizer_contract_low_precision.py`` and
 ``tests/torch/test_compiled_paths.py``: two runs that round float32 results to bfloat16/float16
 differ by a unit now and then, so they are compared one step at a time, each step starting
-from the reference's values.
+from the reference's values. ``assert_scaled_steps_like_unscaled`` checks the GradScaler case.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import copy
 import torch
 
 from cases.closeness import assert_close, assert_compensated_close, assert_within_ulps
-from cases.torch_contract import state_of, step_with
+from cases.torch_contract import assert_identical, state_of, step_with
 from stepsize.torch._lowp import KAHAN_KEY
 
-__all__ = ["follow_step_by_step"]
+__all__ = ["assert_scaled_steps_like_unscaled", "follow_step_by_step"]
 
 
 def _assert_step_matches(info, ours, theirs, dtype) -> None:
@@ -64,3 +64,20 @@ def follow_step_by_step(info, ours, theirs, grads, dtype) -> None:
         for group, mine in zip(saved["param_groups"], optimizer.param_groups, strict=True):
             group.update(foreach=mine["foreach"], fused=mine["fused"])
         optimizer.load_state_dict(saved)
+
+
+def assert_scaled_steps_like_unscaled(device, ours, theirs, grads) -> None:
+    """``ours`` stepped by a GradScaler on gradients scaled by a power of 2 (exact) ends
+    identical to ``theirs`` stepped plainly on the unscaled gradients, for each list of
+    ``grads``. ``ours`` and ``theirs`` are (params, optimizer) pairs."""
+    (params, optimizer), (plain, reference) = ours, theirs
+    scaler = torch.amp.GradScaler(device)
+    scale = scaler.scale(torch.ones((), device=device)).item()
+    for step_grads in grads:
+        for p, q, grad in zip(params, plain, step_grads, strict=True):
+            q.grad = grad / 100
+            p.grad = q.grad * scale
+        scaler.step(optimizer)
+        scaler.update()
+        reference.step()
+    assert_identical((params, optimizer.state), (plain, reference.state))

@@ -14,8 +14,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cases.torch_contract import assert_identical  # noqa: E402
-from cases.torch_low_precision import follow_step_by_step  # noqa: E402
+from cases.torch_low_precision import (  # noqa: E402
+    assert_scaled_steps_like_unscaled,
+    follow_step_by_step,
+)
 from cases.torch_optimizers import ADAFACTOR, ADAMW, PRECISION_OPTIONS  # noqa: E402
 from stepsize.torch import _adafactor_compiled, _adamw_compiled, _compiled  # noqa: E402
 
@@ -87,19 +89,11 @@ def test_compiled_adamw_unscales_gradscaler_gradients(
     precision, device, make_params, make_grads, monkeypatch
 ):
     calls = _counted(monkeypatch, KERNELS["AdamW"][precision])
-    scaler = torch.amp.GradScaler(device)
     options = PRECISION_OPTIONS[precision]
     params, plain = (make_params(SHAPES, torch.float16, device=device) for _ in range(2))
     optimizer, reference = (ADAMW.cls(ps, lr=1e-2, **options) for ps in (params, plain))
-    scale = scaler.scale(torch.ones((), device=device)).item()
-    for grads in make_grads(params, 3):
-        for p, q, grad in zip(params, plain, grads, strict=True):
-            q.grad = grad / 100
-            p.grad = q.grad * scale
-        scaler.step(optimizer)
-        scaler.update()
-        reference.step()
-    assert_identical((params, optimizer.state), (plain, reference.state))
+    grads = make_grads(params, 3)
+    assert_scaled_steps_like_unscaled(device, (params, optimizer), (plain, reference), grads)
     assert all(torch.equal(p.grad, q.grad) for p, q in zip(params, plain, strict=True))
     assert len(calls) == 2 * 2 * 3  # both optimizers, two tensors, three steps
 

@@ -27,7 +27,10 @@ from cases.torch_contract import (  # noqa: E402
     step_with,
     train_tiny_model,
 )
-from cases.torch_low_precision import follow_step_by_step  # noqa: E402
+from cases.torch_low_precision import (  # noqa: E402
+    assert_scaled_steps_like_unscaled,
+    follow_step_by_step,
+)
 from stepsize.torch._lowp import KAHAN_KEY  # noqa: E402
 
 LOW = [torch.bfloat16, torch.float16]
@@ -129,20 +132,12 @@ def test_grad_scaler_gives_the_unscaled_run(
 ):
     """Low-precision parameters with scaled gradients (a power of 2: exact) step like unscaled
     ones (optimizers that unscale inside their step; GradScaler refuses float16 gradients)."""
-    scaler = torch.amp.GradScaler(device)
     config, options = _config(info), info.precision_options[precision]
     params, plain = (make_params(info.shapes, low_scaler_dtype, device=device) for _ in range(2))
     optimizer = info.make(info.groups(params, config), path, **config, **options)
     reference = info.make(info.groups(plain, config), path, **config, **options)
-    scale = scaler.scale(torch.ones((), device=device)).item()
-    for grads in make_grads(params, 3):
-        for p, q, grad in zip(params, plain, grads, strict=True):
-            q.grad = grad / 100
-            p.grad = q.grad * scale
-        scaler.step(optimizer)
-        scaler.update()
-        reference.step()
-    assert_identical((params, optimizer.state), (plain, reference.state))
+    grads = make_grads(params, 3)
+    assert_scaled_steps_like_unscaled(device, (params, optimizer), (plain, reference), grads)
 
 
 @per_optimizer("precision")
