@@ -38,13 +38,20 @@ class Result:
     """One benchmark run: where it ran, what it measured and the rows."""
 
     stem: str
-    title: str
+    benchmark: str  # "torch", "tf", ...
+    dtype: str  # of the parameters
     environment: str
     workload: str
     references: list[str]
     rows: list[Row]
     sweep: list[dict[str, Any]] = field(default_factory=list)
     sample: str | None = None
+
+    @property
+    def title(self) -> str:
+        """The section title: the framework, and the dtype unless it is float32."""
+        title = TITLES.get(self.benchmark, self.benchmark)
+        return title if self.dtype == "float32" else f"{title}, {self.dtype} parameters"
 
     @property
     def chart_uri(self) -> str:
@@ -99,7 +106,8 @@ def _read(stem: str, document: dict[str, Any]) -> Result:
     ]
     return Result(
         stem=stem,
-        title=_title(document["benchmark"], work["dtype"]),
+        benchmark=document["benchmark"],
+        dtype=work["dtype"],
         environment=environment,
         workload=workload,
         references=list(document["references"]),
@@ -109,19 +117,14 @@ def _read(stem: str, document: dict[str, Any]) -> Result:
     )
 
 
-def _title(benchmark: str, dtype: str) -> str:
-    title = TITLES.get(benchmark, benchmark)
-    return title if dtype == "float32" else f"{title}, {dtype} parameters"
-
-
 def load_all(directory: Path) -> list[Result]:
     """Every ``*.json`` result in ``directory``: PyTorch first, float32 before other dtypes."""
     results = [load(path) for path in sorted(directory.glob("*.json"))]
-    order = list(TITLES.values())
+    order = list(TITLES)
 
-    def place(result: Result) -> tuple[int, int]:
-        base = result.title.split(",")[0]
-        return (order.index(base) if base in order else len(order), len(result.title))
+    def place(result: Result) -> tuple[int, bool]:
+        known = result.benchmark in order
+        return (order.index(result.benchmark) if known else len(order), result.dtype != "float32")
 
     return sorted(results, key=place)
 
