@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--epochs must be >= 1, got {epochs}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out must be a folder, got the file {str(args.out)!r}")
-    precision = getattr(args, "precision", "float32")
+    precision = args.precision
     if precision != "float32" and framework != "torch":
         raise UsageError(f"--precision {precision} needs --framework torch, got {framework}")
     if precision != "float32" and task != "digits":
